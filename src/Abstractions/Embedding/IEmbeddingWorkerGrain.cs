@@ -1,0 +1,31 @@
+namespace Indexer.Embedding;
+
+/// <summary>The vector for one image, or why there is none.</summary>
+[GenerateSerializer, Immutable, Alias("indexer.embed-outcome")]
+public sealed record EmbedOutcome([property: Id(0)] float[]? Vector, [property: Id(1)] string? Error)
+{
+    public bool Succeeded => Vector is not null;
+}
+
+/// <summary>
+/// Stateless worker that embeds images with a given model version. Image bytes are read from storage by the worker,
+/// not pushed through the caller; inference is micro-batched per silo and runs off the grain scheduler.
+/// </summary>
+[Alias("indexer.embedding-worker")]
+public interface IEmbeddingWorkerGrain : IGrainWithIntegerKey
+{
+    /// <summary>Embeds stored images by content hash; one outcome per hash, in order. A bad image fails alone.</summary>
+    [Alias("embed-stored")]
+    Task<IReadOnlyList<EmbedOutcome>> EmbedStoredAsync(string modelVersion, IReadOnlyList<string> contentHashes);
+
+    /// <summary>Embeds one image given as bytes (a search query). Throws <see cref="IndexerException"/> for a bad image.</summary>
+    [Alias("embed-bytes")]
+    Task<float[]> EmbedBytesAsync(string modelVersion, byte[] image);
+
+    /// <summary>
+    /// Loads a stored model version on this silo and runs it on a probe image: the artifact must load, match its
+    /// manifest and produce a finite vector of the declared dimension. Throws <see cref="IndexerException"/> otherwise.
+    /// </summary>
+    [Alias("validate-model")]
+    Task<Models.ModelVersionInfo> ValidateModelAsync(string modelVersion);
+}

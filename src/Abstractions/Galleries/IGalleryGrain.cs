@@ -1,0 +1,42 @@
+namespace Indexer.Galleries;
+
+/// <summary>
+/// One user's gallery: its items, their vectors (tagged with the model version that produced them) and search over them.
+/// Keyed by <see cref="GalleryKey.ToString"/> (<c>user/gallery</c>).
+/// </summary>
+[Alias("indexer.gallery")]
+public interface IGalleryGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the gallery if it does not exist yet. Idempotent.</summary>
+    [Alias("create")]
+    Task<GalleryStats> CreateAsync();
+
+    /// <summary>
+    /// Records a batch of stored images for indexing and returns at once; embedding happens in the background.
+    /// Idempotent by item id: an item already present (or pending) with the same content is reported, not added twice.
+    /// </summary>
+    [Alias("add-images")]
+    Task<AddImagesResult> AddImagesAsync(IReadOnlyList<ImageToAdd> images);
+
+    /// <summary>Top-<paramref name="k"/> items most similar to the query vector.</summary>
+    [Alias("search")]
+    Task<SearchResult> SearchAsync(QueryEmbedding query, int k);
+
+    /// <summary>Top-<paramref name="k"/> items most similar to an item already in the gallery (the item itself excluded).</summary>
+    [Alias("search-by-item")]
+    Task<SearchResult> SearchByItemAsync(string itemId, int k);
+
+    /// <summary>Removes an item (indexed or still pending). Returns false when the gallery has no such item.</summary>
+    [Alias("delete-item")]
+    Task<bool> DeleteItemAsync(string itemId);
+
+    [Alias("get-item")]
+    Task<GalleryItem?> GetItemAsync(string itemId);
+
+    /// <summary>Items in item-id order after <paramref name="after"/>, at most <paramref name="limit"/> of them.</summary>
+    [Alias("list-items")]
+    Task<ItemPage> ListItemsAsync(string? after, int limit);
+
+    [Alias("get-stats")]
+    Task<GalleryStats> GetStatsAsync();
+}

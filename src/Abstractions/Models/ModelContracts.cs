@@ -1,0 +1,41 @@
+namespace Indexer.Models;
+
+/// <summary>A registered model version as the registry knows it.</summary>
+[GenerateSerializer, Immutable, Alias("indexer.model-version")]
+public sealed record ModelVersionInfo(
+    [property: Id(0)] string Version,
+    [property: Id(1)] int Dimension,
+    [property: Id(2)] int InputWidth,
+    [property: Id(3)] int InputHeight,
+    [property: Id(4)] string? Lineage,
+    [property: Id(5)] string? Description,
+    [property: Id(6)] DateTimeOffset RegisteredAt,
+    [property: Id(7)] bool Retired);
+
+/// <summary>The model registry: which versions exist and which one embeds new images and queries.</summary>
+[Alias("indexer.model-registry")]
+public interface IModelRegistryGrain : IGrainWithStringKey
+{
+    /// <summary>The registry's single key.</summary>
+    const string Key = "default";
+
+    /// <summary>
+    /// Registers a version whose artifact and manifest are already in model storage. The artifact is loaded and run on
+    /// a probe image first; a model that fails is not registered.
+    /// </summary>
+    [Alias("register")]
+    Task<ModelVersionInfo> RegisterAsync(string version);
+
+    [Alias("list")]
+    Task<IReadOnlyList<ModelVersionInfo>> ListAsync();
+
+    [Alias("get")]
+    Task<ModelVersionInfo?> GetAsync(string version);
+
+    /// <summary>The version new images and queries are embedded with; null before any model is made current.</summary>
+    [Alias("get-current")]
+    Task<string?> GetCurrentAsync();
+
+    [Alias("set-current")]
+    Task SetCurrentAsync(string version);
+}

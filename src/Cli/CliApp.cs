@@ -1,0 +1,189 @@
+using System.CommandLine;
+using Indexer.Client;
+using Spectre.Console;
+
+namespace Indexer.Cli;
+
+/// <summary>The command tree. Each command returns an exit code: 0 done, 1 failed, 2 bad usage or input, 3 done with some files rejected.</summary>
+public static class CliApp
+{
+    public const int Ok = 0, Failed = 1, BadInput = 2, Partial = 3;
+
+    private static readonly Option<string> UrlOption = new("--url")
+    {
+        Description = "Indexer's HTTP address (env INDEXER_URL)",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("INDEXER_URL") ?? "http://127.0.0.1:5080",
+    };
+
+    private static readonly Option<string> UserOption = new("--user")
+    {
+        Description = "your user id (env INDEXER_USER)",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("INDEXER_USER") ?? "demo",
+    };
+
+    private static readonly Option<string?> KeyOption = new("--key")
+    {
+        Description = "your API key (env INDEXER_API_KEY)",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("INDEXER_API_KEY"),
+    };
+
+    private static readonly Option<string> GalleryOption = new("--gallery", "-g")
+    {
+        Description = "the gallery to work on",
+        Required = true,
+    };
+
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("indexer: index photo galleries and search them by image") { UrlOption, UserOption, KeyOption };
+        root.Subcommands.Add(IngestCommand());
+        root.Subcommands.Add(SearchCommand());
+        root.Subcommands.Add(StatusCommand());
+        root.Subcommands.Add(ListCommand());
+        root.Subcommands.Add(DeleteCommand());
+        root.Subcommands.Add(ModelsCommand());
+        root.Subcommands.Add(SampleCommands.Build());
+        root.Subcommands.Add(SampleCommands.DemoCommand(GalleryOption, Connect));
+        return root;
+    }
+
+    internal static IndexerHttpClient Connect(ParseResult parse)
+    {
+        var key = parse.GetValue(KeyOption);
+        if (string.IsNullOrEmpty(key)) throw new UsageException("no API key: pass --key or set INDEXER_API_KEY");
+        if (!Uri.TryCreate(parse.GetValue(UrlOption), UriKind.Absolute, out var url)) throw new UsageException("--url is not an absolute URL");
+        return IndexerHttpClient.Create(url, parse.GetValue(UserOption)!, key);
+    }
+
+    private static Command IngestCommand()
+    {
+        var folder = new Argument<DirectoryInfo>("folder") { Description = "a folder of JPEG/PNG/WebP/GIF/BMP photos (searched recursively)" };
+        var batch = new Option<int>("--batch") { Description = "images per upload request", DefaultValueFactory = _ => 32 };
+        var noWait = new Option<bool>("--no-wait") { Description = "return once uploaded, without waiting for indexing" };
+        var command = new Command("ingest", "upload a folder of photos into a gallery; a photo in a sub-folder gets that folder's name as its 'label'")
+        {
+            folder, GalleryOption, batch, noWait,
+        };
+        command.SetAction((parse, ct) => Run(async () =>
+        {
+            var client = Connect(parse);
+            var summary = await Ingest.RunAsync(client, parse.GetValue(GalleryOption)!, parse.GetValue(folder)!, parse.GetValue(batch), !parse.GetValue(noWait), ct);
+            return summary.Rejected.Count > 0 ? Partial : Ok;
+        }));
+        return command;
+    }
+
+    private static Command SearchCommand()
+    {
+        var image = new Argument<FileInfo?>("image") { Description = "the photo to search with", Arity = ArgumentArity.ZeroOrOne };
+        var item = new Option<string?>("--item") { Description = "search with an item already in the gallery instead of a photo" };
+        var k = new Option<int>("-k") { Description = "how many results", DefaultValueFactory = _ => 10 };
+        var command = new Command("search", "find the gallery's photos most similar to a photo or to one of its items") { image, GalleryOption, item, k };
+        command.SetAction((parse, ct) => Run(async () =>
+        {
+            var client = Connect(parse);
+            var gallery = parse.GetValue(GalleryOption)!;
+            var file = parse.GetValue(image);
+            var itemId = parse.GetValue(item);
+            if ((file is null) == (itemId is null)) throw new UsageException("give either an image file or --item");
+            Galleries.SearchResult result;
+            if (file is not null)
+            {
+                if (!file.Exists) throw new UsageException($"{file.FullName} does not exist");
+                result = await client.SearchByImageAsync(gallery, await File.ReadAllBytesAsync(file.FullName, ct), parse.GetValue(k), ct);
+            }
+            else
+            {
+                result = await client.SearchByItemAsync(gallery, itemId!, parse.GetValue(k), ct);
+            }
+
+            Output.Results(result);
+            return Ok;
+        }));
+        return command;
+    }
+
+    private static Command StatusCommand()
+    {
+        var command = new Command("status", "what a gallery holds and how far indexing has come") { GalleryOption };
+        command.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Stats(await Connect(parse).GetStatsAsync(parse.GetValue(GalleryOption)!, ct));
+            return Ok;
+        }));
+        return command;
+    }
+
+    private static Command ListCommand()
+    {
+        var after = new Option<string?>("--after") { Description = "start after this item id" };
+        var limit = new Option<int>("--limit") { Description = "how many items", DefaultValueFactory = _ => 50 };
+        var command = new Command("list", "list a gallery's items in id order") { GalleryOption, after, limit };
+        command.SetAction((parse, ct) => Run(async () =>
+        {
+            var page = await Connect(parse).ListItemsAsync(parse.GetValue(GalleryOption)!, parse.GetValue(after), parse.GetValue(limit), ct);
+            Output.Items(page);
+            return Ok;
+        }));
+        return command;
+    }
+
+    private static Command DeleteCommand()
+    {
+        var item = new Argument<string>("item") { Description = "the item id to delete" };
+        var command = new Command("delete", "delete an item from a gallery") { item, GalleryOption };
+        command.SetAction((parse, ct) => Run(async () =>
+        {
+            await Connect(parse).DeleteItemAsync(parse.GetValue(GalleryOption)!, parse.GetValue(item)!, ct);
+            AnsiConsole.MarkupLineInterpolated($"deleted [bold]{parse.GetValue(item)}[/]");
+            return Ok;
+        }));
+        return command;
+    }
+
+    private static Command ModelsCommand()
+    {
+        var command = new Command("models", "list the registered model versions");
+        command.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Models(await Connect(parse).ListModelsAsync(ct));
+            return Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>Runs a command, turning failures into a message on stderr and an exit code.</summary>
+    internal static async Task<int> Run(Func<Task<int>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (UsageException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return BadInput;
+        }
+        catch (IndexerApiException ex)
+        {
+            Console.Error.WriteLine($"error: {(int)ex.StatusCode} {ex.StatusCode}: {ex.Message}");
+            return (int)ex.StatusCode is >= 400 and < 500 ? BadInput : Failed;
+        }
+        catch (HttpRequestException ex)
+        {
+            Console.Error.WriteLine($"error: cannot reach Indexer: {ex.Message}");
+            return Failed;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("cancelled");
+            return Failed;
+        }
+    }
+}
+
+/// <summary>A mistake in how the command was called.</summary>
+public sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,3 @@
+using Indexer.Cli;
+
+return await CliApp.Build().Parse(args).InvokeAsync();

@@ -1,0 +1,125 @@
+using Indexer.Embedding;
+using Indexer.Galleries;
+using Indexer.Models;
+using Indexer.Storage;
+
+namespace Indexer.Client;
+
+/// <summary>
+/// Indexer for .NET services that talk to the cluster through Orleans. It checks images, stores their bytes
+/// (content-addressed) and hands the gallery grain references only, so image bytes never travel through a gallery.
+/// Callers here are trusted with any user's galleries: user-level authorisation happens at the HTTP front end.
+/// </summary>
+public sealed class IndexerClient(IGrainFactory grains, BlobImageStore images)
+{
+    public GalleryClient Gallery(string userId, string galleryId) => new(grains, images, GalleryKey.Create(userId, galleryId));
+
+    public Task<IReadOnlyList<ModelVersionInfo>> ListModelsAsync() => Registry.ListAsync();
+
+    public Task<string?> GetCurrentModelAsync() => Registry.GetCurrentAsync();
+
+    private IModelRegistryGrain Registry => grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
+}
+
+/// <summary>Operations on one gallery.</summary>
+public sealed class GalleryClient
+{
+    private readonly IGrainFactory _grains;
+    private readonly BlobImageStore _images;
+    private readonly IGalleryGrain _gallery;
+
+    internal GalleryClient(IGrainFactory grains, BlobImageStore images, GalleryKey key)
+    {
+        _grains = grains;
+        _images = images;
+        Key = key;
+        _gallery = grains.GetGrain<IGalleryGrain>(key.ToString());
+    }
+
+    public GalleryKey Key { get; }
+
+    public Task<GalleryStats> CreateAsync() => _gallery.CreateAsync();
+
+    public Task<GalleryStats> GetStatsAsync() => _gallery.GetStatsAsync();
+
+    /// <summary>
+    /// Checks each image (format, size, pixel count), stores the good ones and adds them to the gallery in one batch.
+    /// A bad image is rejected with its reason and does not stop the others.
+    /// </summary>
+    public async Task<AddImagesResult> UploadAsync(IReadOnlyList<ImageUpload> uploads, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(uploads);
+        var rejected = new List<ItemError>();
+        var toAdd = new List<ImageToAdd>(uploads.Count);
+        foreach (var upload in uploads)
+        {
+            if (upload.ItemId is null || !Ids.IsValid(upload.ItemId))
+            {
+                rejected.Add(new ItemError(upload.ItemId ?? "", $"item id '{upload.ItemId}' is not valid: use 1 to {Ids.MaxLength} letters, digits, '.', '_', '-' or spaces"));
+                continue;
+            }
+
+            try
+            {
+                ImageDecoder.Probe(upload.Bytes.Span, ImageLimits.Default);
+            }
+            catch (InvalidImageException ex)
+            {
+                rejected.Add(new ItemError(upload.ItemId, ex.Message));
+                continue;
+            }
+
+            var hash = await _images.PutAsync(upload.Bytes, contentType: null, cancellationToken);
+            toAdd.Add(new ImageToAdd(upload.ItemId, hash, upload.Metadata ?? new Dictionary<string, string>()));
+        }
+
+        if (toAdd.Count == 0 && rejected.Count > 0 && uploads.Count > 0)
+        {
+            return new AddImagesResult([], [], rejected);
+        }
+
+        var result = await _gallery.AddImagesAsync(toAdd);
+        return rejected.Count == 0 ? result : result with { Rejected = [.. rejected, .. result.Rejected] };
+    }
+
+    /// <summary>Embeds <paramref name="image"/> with the current model version and searches the gallery with it.</summary>
+    public async Task<SearchResult> SearchByImageAsync(ReadOnlyMemory<byte> image, int k)
+    {
+        try
+        {
+            ImageDecoder.Probe(image.Span, ImageLimits.Default);
+        }
+        catch (InvalidImageException ex)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidImage, ex.Message);
+        }
+
+        // Fail on a missing gallery before spending an embedding on the query.
+        await _gallery.GetStatsAsync();
+        var version = await _grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).GetCurrentAsync()
+            ?? throw new IndexerException(IndexerErrorCode.Busy, "no model version is current yet");
+        var vector = await _grains.GetGrain<IEmbeddingWorkerGrain>(0).EmbedBytesAsync(version, image.ToArray());
+        return await _gallery.SearchAsync(new QueryEmbedding(version, vector), k);
+    }
+
+    public Task<SearchResult> SearchByItemAsync(string itemId, int k) => _gallery.SearchByItemAsync(itemId, k);
+
+    public Task<bool> DeleteAsync(string itemId) => _gallery.DeleteItemAsync(itemId);
+
+    public Task<GalleryItem?> GetItemAsync(string itemId) => _gallery.GetItemAsync(itemId);
+
+    public Task<ItemPage> ListAsync(string? after = null, int limit = 100) => _gallery.ListItemsAsync(after, limit);
+
+    /// <summary>Polls until nothing is pending, reporting each change of the stats; returns the final stats.</summary>
+    public async Task<GalleryStats> WaitUntilIndexedAsync(IProgress<GalleryStats>? progress = null, TimeSpan? pollInterval = null, CancellationToken cancellationToken = default)
+    {
+        var interval = pollInterval ?? TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            var stats = await _gallery.GetStatsAsync();
+            progress?.Report(stats);
+            if (stats.Pending == 0) return stats;
+            await Task.Delay(interval, cancellationToken);
+        }
+    }
+}

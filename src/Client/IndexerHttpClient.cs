@@ -1,0 +1,117 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Indexer.Galleries;
+using Indexer.Models;
+
+namespace Indexer.Client;
+
+/// <summary>
+/// Indexer's HTTP API for front ends and tools. Every call is made as the user whose API key the client holds.
+/// Failures throw <see cref="IndexerApiException"/> carrying the status code and the server's message.
+/// </summary>
+public sealed class IndexerHttpClient(HttpClient http, string userId)
+{
+    /// <summary>The header that carries a user's API key.</summary>
+    public const string ApiKeyHeader = "X-Api-Key";
+
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static IndexerHttpClient Create(Uri baseAddress, string userId, string apiKey, TimeSpan? timeout = null)
+    {
+        var http = new HttpClient { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromMinutes(2) };
+        http.DefaultRequestHeaders.Add(ApiKeyHeader, apiKey);
+        return new IndexerHttpClient(http, userId);
+    }
+
+    public string UserId { get; } = userId;
+
+    public Task<GalleryStats> CreateGalleryAsync(string galleryId, CancellationToken ct = default) =>
+        SendAsync<GalleryStats>(HttpMethod.Put, GalleryPath(galleryId), null, ct);
+
+    public Task<GalleryStats> GetStatsAsync(string galleryId, CancellationToken ct = default) =>
+        SendAsync<GalleryStats>(HttpMethod.Get, GalleryPath(galleryId), null, ct);
+
+    /// <summary>Uploads a batch of images in one multipart request.</summary>
+    public Task<AddImagesResult> UploadAsync(string galleryId, IReadOnlyList<ImageUpload> uploads, CancellationToken ct = default)
+    {
+        var form = new MultipartFormDataContent();
+        var metadata = new Dictionary<string, IReadOnlyDictionary<string, string>>();
+        foreach (var upload in uploads)
+        {
+            var part = new ReadOnlyMemoryContent(upload.Bytes);
+            part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            form.Add(part, "files", upload.ItemId);
+            if (upload.Metadata is { Count: > 0 }) metadata[upload.ItemId] = upload.Metadata;
+        }
+
+        if (metadata.Count > 0) form.Add(JsonContent.Create(metadata, options: Json), "metadata");
+        return SendAsync<AddImagesResult>(HttpMethod.Post, $"{GalleryPath(galleryId)}/images", form, ct);
+    }
+
+    public Task<SearchResult> SearchByImageAsync(string galleryId, ReadOnlyMemory<byte> image, int k, CancellationToken ct = default)
+    {
+        var form = new MultipartFormDataContent();
+        var part = new ReadOnlyMemoryContent(image);
+        part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        form.Add(part, "file", "query");
+        return SendAsync<SearchResult>(HttpMethod.Post, $"{GalleryPath(galleryId)}/search?k={k}", form, ct);
+    }
+
+    public Task<SearchResult> SearchByItemAsync(string galleryId, string itemId, int k, CancellationToken ct = default) =>
+        SendAsync<SearchResult>(HttpMethod.Get, $"{ItemPath(galleryId, itemId)}/similar?k={k}", null, ct);
+
+    public Task<ItemPage> ListItemsAsync(string galleryId, string? after = null, int limit = 100, CancellationToken ct = default) =>
+        SendAsync<ItemPage>(HttpMethod.Get, $"{GalleryPath(galleryId)}/items?limit={limit}" + (after is null ? "" : $"&after={Uri.EscapeDataString(after)}"), null, ct);
+
+    public Task<GalleryItem> GetItemAsync(string galleryId, string itemId, CancellationToken ct = default) =>
+        SendAsync<GalleryItem>(HttpMethod.Get, ItemPath(galleryId, itemId), null, ct);
+
+    public async Task DeleteItemAsync(string galleryId, string itemId, CancellationToken ct = default) =>
+        await SendAsync<JsonElement>(HttpMethod.Delete, ItemPath(galleryId, itemId), null, ct);
+
+    public Task<ModelList> ListModelsAsync(CancellationToken ct = default) => SendAsync<ModelList>(HttpMethod.Get, "v1/models", null, ct);
+
+    private string GalleryPath(string galleryId) => $"v1/users/{Uri.EscapeDataString(UserId)}/galleries/{Uri.EscapeDataString(galleryId)}";
+
+    private string ItemPath(string galleryId, string itemId) => $"{GalleryPath(galleryId)}/items/{Uri.EscapeDataString(itemId)}";
+
+    private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        using var response = await http.SendAsync(request, ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new IndexerApiException(response.StatusCode, await ReadErrorAsync(response, ct));
+        }
+
+        if (response.StatusCode == HttpStatusCode.NoContent) return default!;
+        return (await response.Content.ReadFromJsonAsync<T>(Json, ct))!;
+    }
+
+    private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        var body = await response.Content.ReadAsStringAsync(ct);
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.TryGetProperty("detail", out var detail) && detail.GetString() is { Length: > 0 } text) return text;
+            if (doc.RootElement.TryGetProperty("title", out var title) && title.GetString() is { Length: > 0 } t) return t;
+        }
+        catch (JsonException)
+        {
+        }
+
+        return string.IsNullOrWhiteSpace(body) ? response.ReasonPhrase ?? response.StatusCode.ToString() : body;
+    }
+}
+
+/// <summary>The registered model versions and the current one, as the HTTP API lists them.</summary>
+public sealed record ModelList(string? Current, IReadOnlyList<ModelVersionInfo> Versions);
+
+/// <summary>An HTTP API call that failed; <see cref="Exception.Message"/> is the server's explanation.</summary>
+public sealed class IndexerApiException(HttpStatusCode statusCode, string message) : Exception(message)
+{
+    public HttpStatusCode StatusCode { get; } = statusCode;
+}

@@ -1,0 +1,167 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Indexer.Grains.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace Indexer.Grains.Embedding;
+
+using Indexer.Embedding;
+
+/// <summary>
+/// One loaded model version on this silo: a single ONNX Runtime session fed by a bounded queue of preprocessed images.
+/// A dedicated thread drains the queue in micro-batches (a batch runs when it is full or when
+/// <see cref="EmbeddingOptions.BatchDeadlineMilliseconds"/> has passed since its first image), so inference never runs on
+/// the thread pool that the Orleans scheduler shares. Decoding runs on the pool, limited to one image per core.
+/// </summary>
+public sealed partial class ModelRunner : IDisposable
+{
+    private readonly OnnxEmbedder _embedder;
+    private readonly Channel<Request> _queue;
+    private readonly SemaphoreSlim _decodeSlots;
+    private readonly EmbeddingOptions _options;
+    private readonly IndexerTelemetry _telemetry;
+    private readonly ILogger _logger;
+    private readonly Thread _thread;
+    private readonly int _tensorLength;
+    private readonly KeyValuePair<string, object?> _versionTag;
+
+    public ModelRunner(OnnxEmbedder embedder, EmbeddingOptions options, IndexerTelemetry telemetry, ILogger logger)
+    {
+        _embedder = embedder;
+        _options = options;
+        _telemetry = telemetry;
+        _logger = logger;
+        _tensorLength = ImageDecoder.TensorLength(embedder.Manifest);
+        _versionTag = new("model.version", embedder.Manifest.Version);
+        _queue = Channel.CreateBounded<Request>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = true });
+        _decodeSlots = new SemaphoreSlim(options.MaxConcurrentDecodes > 0 ? options.MaxConcurrentDecodes : Environment.ProcessorCount);
+        _thread = new Thread(RunInferenceLoop) { IsBackground = true, Name = $"inference {embedder.Manifest.Version}" };
+        _thread.Start();
+        telemetry.ModelLoaded(embedder.Manifest.Version, embedder.ExecutionProvider);
+    }
+
+    public ModelManifest Manifest => _embedder.Manifest;
+
+    public string ExecutionProvider => _embedder.ExecutionProvider;
+
+    /// <summary>Decodes, preprocesses and embeds one image. Throws <see cref="InvalidImageException"/> for a bad image.</summary>
+    public async Task<float[]> EmbedAsync(ReadOnlyMemory<byte> image, CancellationToken cancellationToken)
+    {
+        var tensor = ArrayPool<float>.Shared.Rent(_tensorLength);
+        var handedOff = false;
+        try
+        {
+            await _decodeSlots.WaitAsync(cancellationToken);
+            try
+            {
+                await Task.Run(() => ImageDecoder.Preprocess(image.Span, Manifest, ImageLimits.Default, tensor.AsSpan(0, _tensorLength)), cancellationToken);
+            }
+            finally
+            {
+                _decodeSlots.Release();
+            }
+
+            var request = new Request(tensor, new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously));
+            await _queue.Writer.WriteAsync(request, cancellationToken);
+            handedOff = true;
+            _telemetry.EmbeddingQueueDepth.Add(1, _versionTag);
+            return await request.Result.Task;
+        }
+        finally
+        {
+            if (!handedOff) ArrayPool<float>.Shared.Return(tensor);
+        }
+    }
+
+    /// <summary>Embeds the embedder's probe image: proves the artifact runs and yields a finite vector of the declared size.</summary>
+    public float[] Probe() => _embedder.EmbedProbe();
+
+    private void RunInferenceLoop()
+    {
+        var maxBatch = Math.Min(_options.MaxBatchSize, _embedder.MaxBatch);
+        var batch = new List<Request>(maxBatch);
+        var input = new float[maxBatch * _tensorLength];
+        var output = new float[maxBatch * _embedder.Dimension];
+        var reader = _queue.Reader;
+        while (Wait(reader, Timeout.InfiniteTimeSpan))
+        {
+            batch.Clear();
+            var deadline = Stopwatch.GetTimestamp() + (long)(_options.BatchDeadlineMilliseconds * (Stopwatch.Frequency / 1000.0));
+            while (batch.Count < maxBatch)
+            {
+                if (reader.TryRead(out var request))
+                {
+                    batch.Add(request);
+                    continue;
+                }
+
+                var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+                if (remaining <= TimeSpan.Zero || !Wait(reader, remaining)) break;
+            }
+
+            if (batch.Count > 0) RunBatch(batch, input, output);
+        }
+    }
+
+    private static bool Wait(ChannelReader<Request> reader, TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan) return reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            return reader.WaitToReadAsync(cts.Token).AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private void RunBatch(List<Request> batch, float[] input, float[] output)
+    {
+        var n = batch.Count;
+        _telemetry.EmbeddingQueueDepth.Add(-n, _versionTag);
+        for (var i = 0; i < n; i++)
+        {
+            batch[i].Tensor.AsSpan(0, _tensorLength).CopyTo(input.AsSpan(i * _tensorLength, _tensorLength));
+            ArrayPool<float>.Shared.Return(batch[i].Tensor);
+        }
+
+        var dimension = _embedder.Dimension;
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            _embedder.Embed(input.AsSpan(0, n * _tensorLength), n, output.AsSpan(0, n * dimension));
+        }
+        catch (Exception ex)
+        {
+            LogInferenceFailed(ex, Manifest.Version, n);
+            foreach (var request in batch) request.Result.TrySetException(ex);
+            _telemetry.ImagesEmbedded.Add(n, _versionTag, new("outcome", "error"));
+            return;
+        }
+
+        _telemetry.InferenceDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _versionTag);
+        _telemetry.EmbeddingBatchSize.Record(n, _versionTag);
+        _telemetry.ImagesEmbedded.Add(n, _versionTag, new("outcome", "ok"));
+        for (var i = 0; i < n; i++)
+        {
+            batch[i].Result.TrySetResult(output.AsSpan(i * dimension, dimension).ToArray());
+        }
+    }
+
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _thread.Join(TimeSpan.FromSeconds(10));
+        _telemetry.ModelUnloaded(Manifest.Version);
+        _embedder.Dispose();
+        _decodeSlots.Dispose();
+    }
+
+    private sealed record Request(float[] Tensor, TaskCompletionSource<float[]> Result);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Inference with model {Version} failed for a batch of {Count}")]
+    private partial void LogInferenceFailed(Exception ex, string version, int count);
+}

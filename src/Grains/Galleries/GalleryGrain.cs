@@ -1,0 +1,486 @@
+using System.Diagnostics;
+using Indexer.Embedding;
+using Indexer.Galleries;
+using Indexer.Grains.Diagnostics;
+using Indexer.Models;
+using Indexer.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Indexer.Grains.Galleries;
+
+/// <summary>
+/// One user's gallery. Accepted uploads are recorded in the manifest first, then embedded in the background by the
+/// embedding workers and appended as a new segment; deletes append tombstones; small segments are merged in tiers.
+/// All writes (segment blobs and the manifest) go through <see cref="_writeLock"/>, because the background ingest loop
+/// interleaves with requests at every await.
+/// </summary>
+public sealed partial class GalleryGrain(
+    [PersistentState("gallery", IndexerStorageNames.GrainStateProvider)] IPersistentState<GalleryManifest> state,
+    BlobSegmentStore segments,
+    IOptions<GalleryOptions> options,
+    IndexerTelemetry telemetry,
+    TimeProvider time,
+    ILogger<GalleryGrain> logger) : Grain, IGalleryGrain
+{
+    /// <summary>Failures kept for <see cref="GalleryStats.RecentFailures"/>; older ones are only counted.</summary>
+    public const int RecentFailureLimit = 50;
+
+    /// <summary>Items one AddImagesAsync call may carry: large enough for efficient uploads, small enough for one message.</summary>
+    public const int MaxBatchSize = 1024;
+
+    /// <summary>Metadata entries per item, and the longest key and value: item metadata is for labels and captions, not payloads.</summary>
+    public const int MaxMetadataEntries = 32, MaxMetadataKeyLength = 64, MaxMetadataValueLength = 1024;
+
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
+
+    private readonly GalleryOptions _options = options.Value;
+    private readonly GalleryIndex _index = new();
+    private readonly Dictionary<string, PendingItem> _pendingById = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private GalleryKey _key;
+    private Task? _ingestLoop;
+
+    private GalleryManifest Manifest => state.State;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _key = GalleryKey.Parse(this.GetPrimaryKeyString());
+        foreach (var entry in Manifest.Segments)
+        {
+            foreach (var record in await segments.ReadAsync(entry.Name, cancellationToken))
+            {
+                _index.Apply(record);
+            }
+        }
+
+        SyncPending();
+        if (Manifest.Segments.Count > 0 || Manifest.Pending.Count > 0)
+        {
+            LogActivated(_key.ToString(), _index.Count, Manifest.Segments.Count, Manifest.Pending.Count);
+        }
+
+        EnsureIngesting();
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        telemetry.PendingItems.Add(-_pendingById.Count);
+        return Task.CompletedTask;
+    }
+
+    public async Task<GalleryStats> CreateAsync()
+    {
+        if (Manifest.CreatedAt is null)
+        {
+            Manifest.CreatedAt = time.GetUtcNow();
+            await PersistAsync();
+        }
+
+        return Stats();
+    }
+
+    public async Task<AddImagesResult> AddImagesAsync(IReadOnlyList<ImageToAdd> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (images.Count > MaxBatchSize)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"a batch holds at most {MaxBatchSize} images; this one has {images.Count}");
+        }
+
+        var accepted = new List<PendingItem>();
+        var acceptedIds = new List<string>();
+        var alreadyPresent = new List<string>();
+        var rejected = new List<ItemError>();
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var inBatch = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var image in images)
+        {
+            if (Validate(image) is { } problem)
+            {
+                rejected.Add(new ItemError(image?.ItemId ?? "", problem));
+                continue;
+            }
+
+            var existingHash = _index.TryGet(image.ItemId, out var item) ? item.ContentHash
+                : _pendingById.TryGetValue(image.ItemId, out var pending) ? pending.ContentHash
+                : inBatch.GetValueOrDefault(image.ItemId);
+            if (existingHash is null)
+            {
+                inBatch[image.ItemId] = image.ContentHash;
+                accepted.Add(new PendingItem(image.ItemId, image.ContentHash, image.Metadata, now));
+                acceptedIds.Add(image.ItemId);
+            }
+            else if (existingHash == image.ContentHash)
+            {
+                alreadyPresent.Add(image.ItemId);
+            }
+            else
+            {
+                rejected.Add(new ItemError(image.ItemId, "the gallery already holds a different image under this item id; delete it first to replace it"));
+            }
+        }
+
+        if (_pendingById.Count + accepted.Count > _options.MaxPending)
+        {
+            throw new IndexerException(IndexerErrorCode.Busy,
+                $"gallery {_key} has {_pendingById.Count} images waiting to be indexed (limit {_options.MaxPending}); retry when fewer are pending");
+        }
+
+        if (accepted.Count > 0 || Manifest.CreatedAt is null)
+        {
+            Manifest.CreatedAt ??= time.GetUtcNow();
+            Manifest.Pending.AddRange(accepted);
+            await PersistAsync();
+            telemetry.ItemsAccepted.Add(accepted.Count);
+            EnsureIngesting();
+        }
+
+        return new AddImagesResult(acceptedIds, alreadyPresent, rejected);
+    }
+
+    public Task<SearchResult> SearchAsync(QueryEmbedding query, int k)
+    {
+        RequireExists();
+        ArgumentNullException.ThrowIfNull(query);
+        RequireK(k);
+        if (query.Vector is null || query.Vector.Length == 0 || !Search.VectorMath.IsFinite(query.Vector))
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, "the query vector is empty or not finite");
+        }
+
+        return Task.FromResult(TimedSearch(query, k, excludeId: null));
+    }
+
+    public Task<SearchResult> SearchByItemAsync(string itemId, int k)
+    {
+        RequireExists();
+        RequireK(k);
+        if (!_index.TryGetVector(itemId, out var query))
+        {
+            throw new IndexerException(IndexerErrorCode.NotFound,
+                _pendingById.ContainsKey(itemId) ? $"item '{itemId}' is not indexed yet" : $"gallery {_key} has no item '{itemId}'");
+        }
+
+        return Task.FromResult(TimedSearch(query, k, excludeId: itemId));
+    }
+
+    public async Task<bool> DeleteItemAsync(string itemId)
+    {
+        RequireExists();
+        if (_pendingById.ContainsKey(itemId))
+        {
+            Manifest.Pending.RemoveAll(p => p.ItemId == itemId);
+            await PersistAsync();
+            return true;
+        }
+
+        if (!_index.TryGet(itemId, out var item)) return false;
+        var tombstone = new SegmentRecord(itemId, item.ContentHash, item.ModelVersion, time.GetUtcNow().ToUnixTimeMilliseconds(),
+            new Dictionary<string, string>(), null);
+        await AppendSegmentAsync([tombstone], () => _index.Remove(itemId));
+        await MergeSegmentsAsync();
+        return true;
+    }
+
+    public Task<GalleryItem?> GetItemAsync(string itemId)
+    {
+        RequireExists();
+        return Task.FromResult(_index.TryGet(itemId, out var item) ? item : null);
+    }
+
+    public Task<ItemPage> ListItemsAsync(string? after, int limit)
+    {
+        RequireExists();
+        if (limit is < 1 or > 1000)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"limit must be between 1 and 1000; got {limit}");
+        }
+
+        return Task.FromResult(_index.Page(after, limit));
+    }
+
+    public Task<GalleryStats> GetStatsAsync()
+    {
+        RequireExists();
+        return Task.FromResult(Stats());
+    }
+
+    private GalleryStats Stats() => new(
+        _key.UserId, _key.GalleryId, _index.Count, _pendingById.Count, (int)Math.Min(int.MaxValue, Manifest.FailedCount),
+        _index.CountsByVersion(), Manifest.Segments.Count, Manifest.Segments.Sum(s => s.Bytes), Manifest.RecentFailures.ToList(),
+        Manifest.CreatedAt ?? default);
+
+    private SearchResult TimedSearch(QueryEmbedding query, int k, string? excludeId)
+    {
+        using var activity = IndexerTelemetry.Source.StartActivity("gallery search");
+        var started = Stopwatch.GetTimestamp();
+        var result = _index.Search(query, k, excludeId);
+        telemetry.SearchDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        telemetry.SearchItemsScanned.Add(result.Searched, new KeyValuePair<string, object?>("route", "same-version"));
+        activity?.SetTag("indexer.gallery.searched", result.Searched);
+        activity?.SetTag("indexer.gallery.excluded", result.Excluded);
+        return result;
+    }
+
+    private void EnsureIngesting()
+    {
+        if (_ingestLoop is { IsCompleted: false } || _pendingById.Count == 0) return;
+        _ingestLoop = IngestAsync();
+    }
+
+    /// <summary>
+    /// Background loop on the grain's scheduler: embeds pending items batch by batch until none are left. A failed
+    /// worker call (no model yet, a silo going away) is retried with exponential backoff; the items stay pending.
+    /// </summary>
+    private async Task IngestAsync()
+    {
+        var registry = GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
+        var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
+        var delay = TimeSpan.FromMilliseconds(250);
+        while (Manifest.Pending.Count > 0)
+        {
+            // Keep the activation alive while work is queued: nothing else calls an idle gallery to drive its backlog.
+            DelayDeactivation(TimeSpan.FromMinutes(2));
+            var batch = Manifest.Pending.Take(_options.IngestBatchSize).ToList();
+            try
+            {
+                var version = await registry.GetCurrentAsync()
+                    ?? throw new IndexerException(IndexerErrorCode.Busy, "no model version is current yet");
+                var outcomes = await worker.EmbedStoredAsync(version, batch.Select(p => p.ContentHash).ToList());
+                await CompleteBatchAsync(batch, outcomes, version);
+                delay = TimeSpan.FromMilliseconds(250);
+            }
+            catch (Exception ex) when (ex is not ObjectDisposedException)
+            {
+                SyncPending();
+                LogIngestRetry(ex, _key.ToString(), batch.Count, delay);
+                await Task.Delay(delay, time);
+                delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, delay.Ticks * 2));
+            }
+        }
+    }
+
+    private async Task CompleteBatchAsync(List<PendingItem> batch, IReadOnlyList<EmbedOutcome> outcomes, string version)
+    {
+        var records = new List<SegmentRecord>(batch.Count);
+        var failures = new List<ItemError>();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var item = batch[i];
+            if (!_pendingById.TryGetValue(item.ItemId, out var current) || !ReferenceEquals(current, item)) continue; // deleted or reloaded meanwhile
+            var outcome = outcomes[i];
+            if (outcome.Vector is { } vector)
+            {
+                records.Add(new SegmentRecord(item.ItemId, item.ContentHash, version, item.AcceptedAtUnixMs, item.Metadata, vector));
+            }
+            else
+            {
+                failures.Add(new ItemError(item.ItemId, outcome.Error ?? "embedding failed"));
+            }
+        }
+
+        void Commit()
+        {
+            Manifest.Pending.RemoveAll(p => batch.Any(b => ReferenceEquals(b, p)));
+            Manifest.FailedCount += failures.Count;
+            Manifest.RecentFailures.AddRange(failures);
+            if (Manifest.RecentFailures.Count > RecentFailureLimit)
+            {
+                Manifest.RecentFailures.RemoveRange(0, Manifest.RecentFailures.Count - RecentFailureLimit);
+            }
+        }
+
+        if (records.Count > 0)
+        {
+            await AppendSegmentAsync(records, () =>
+            {
+                foreach (var record in records) _index.Apply(record);
+            }, Commit);
+        }
+        else
+        {
+            await _writeLock.WaitAsync();
+            try
+            {
+                Commit();
+                await WriteOrReloadAsync();
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+        }
+
+        SyncPending();
+        telemetry.ItemsIndexed.Add(records.Count);
+        if (failures.Count > 0)
+        {
+            telemetry.ItemsFailed.Add(failures.Count);
+            foreach (var failure in failures) LogItemFailed(_key.ToString(), failure.ItemId, failure.Reason);
+        }
+
+        await MergeSegmentsAsync();
+    }
+
+    /// <summary>
+    /// Writes records as a new segment, then the manifest that lists it; only then applies them in memory. A crash
+    /// between the two writes leaves an unlisted blob that the retried batch overwrites (same sequence number).
+    /// </summary>
+    private async Task AppendSegmentAsync(IReadOnlyList<SegmentRecord> records, Action applyInMemory, Action? updateManifest = null)
+    {
+        await _writeLock.WaitAsync();
+        try
+        {
+            var sequence = Manifest.NextSequence;
+            var info = await segments.WriteAsync(_key.ToString(), sequence, records, CancellationToken.None);
+            var entry = new SegmentEntry(info.Name, sequence, info.RecordCount, info.Bytes);
+            Manifest.Segments.Add(entry);
+            Manifest.NextSequence = sequence + 1;
+            updateManifest?.Invoke();
+            // On failure the manifest is reloaded: storage does not list the segment, so memory must not either.
+            await WriteOrReloadAsync();
+            applyInMemory();
+        }
+        finally
+        {
+            _writeLock.Release();
+            SyncPending();
+        }
+    }
+
+    /// <summary>Merges the newest segments while <see cref="SegmentMergePlanner"/> asks for it.</summary>
+    private async Task MergeSegmentsAsync()
+    {
+        await _writeLock.WaitAsync();
+        try
+        {
+            int count;
+            while ((count = SegmentMergePlanner.NewestToMerge(Manifest.Segments.Select(s => s.RecordCount).ToList())) > 0)
+            {
+                var inputs = Manifest.Segments.GetRange(Manifest.Segments.Count - count, count);
+                var contents = new List<IReadOnlyList<SegmentRecord>>(count);
+                foreach (var input in inputs) contents.Add(await segments.ReadAsync(input.Name, CancellationToken.None));
+                var merged = SegmentMergePlanner.Fold(contents, includesOldest: count == Manifest.Segments.Count);
+
+                var sequence = Manifest.NextSequence;
+                Manifest.NextSequence = sequence + 1;
+                Manifest.Segments.RemoveRange(Manifest.Segments.Count - count, count);
+                if (merged.Count > 0)
+                {
+                    var info = await segments.WriteAsync(_key.ToString(), sequence, merged, CancellationToken.None);
+                    Manifest.Segments.Add(new SegmentEntry(info.Name, sequence, info.RecordCount, info.Bytes));
+                }
+
+                await WriteOrReloadAsync();
+                foreach (var input in inputs)
+                {
+                    try
+                    {
+                        await segments.DeleteAsync(input.Name, CancellationToken.None);
+                    }
+                    catch (Exception ex)
+                    {
+                        LogOrphanedSegment(ex, input.Name); // harmless: no manifest lists it any more
+                    }
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // Merging is an optimisation: the next write tries again.
+            LogMergeFailed(ex, _key.ToString());
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private async Task PersistAsync()
+    {
+        await _writeLock.WaitAsync();
+        try
+        {
+            await WriteOrReloadAsync();
+        }
+        finally
+        {
+            _writeLock.Release();
+            SyncPending();
+        }
+    }
+
+    /// <summary>
+    /// Writes the manifest; if that fails, reloads it, so that memory never holds a change storage does not, and rethrows.
+    /// Callers hold <see cref="_writeLock"/>.
+    /// </summary>
+    private async Task WriteOrReloadAsync()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            await state.ReadStateAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Rebuilds the pending lookup from the manifest, the one source of truth, and moves the pending gauge by the difference.</summary>
+    private void SyncPending()
+    {
+        var before = _pendingById.Count;
+        _pendingById.Clear();
+        foreach (var pending in Manifest.Pending) _pendingById[pending.ItemId] = pending;
+        telemetry.PendingItems.Add(_pendingById.Count - before);
+    }
+
+    private static string? Validate(ImageToAdd? image)
+    {
+        if (image is null) return "missing image";
+        if (!Ids.IsValid(image.ItemId)) return $"item id '{image.ItemId}' is not valid: use 1 to {Ids.MaxLength} letters, digits, '.', '_', '-' or spaces";
+        if (image.ContentHash is not { Length: 64 } || !image.ContentHash.All(char.IsAsciiHexDigitLower)) return "content hash must be 64 lowercase hex digits (SHA-256)";
+        if (image.Metadata is null) return "metadata must not be null";
+        if (image.Metadata.Count > MaxMetadataEntries) return $"at most {MaxMetadataEntries} metadata entries";
+        foreach (var (key, value) in image.Metadata)
+        {
+            if (string.IsNullOrWhiteSpace(key) || key.Length > MaxMetadataKeyLength) return $"metadata keys must be 1 to {MaxMetadataKeyLength} characters";
+            if (value is null || value.Length > MaxMetadataValueLength) return $"metadata values must be at most {MaxMetadataValueLength} characters";
+        }
+
+        return null;
+    }
+
+    private void RequireExists()
+    {
+        if (Manifest.CreatedAt is null)
+        {
+            throw new IndexerException(IndexerErrorCode.NotFound, $"user '{_key.UserId}' has no gallery '{_key.GalleryId}'");
+        }
+    }
+
+    private void RequireK(int k)
+    {
+        if (k < 1 || k > _options.MaxResults)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"k must be between 1 and {_options.MaxResults}; got {k}");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery} activated: {Items} items in {Segments} segments, {Pending} pending")]
+    private partial void LogActivated(string gallery, int items, int segments, int pending);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: embedding a batch of {Count} failed; retrying in {Delay}")]
+    private partial void LogIngestRetry(Exception ex, string gallery, int count, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: item {ItemId} could not be indexed: {Reason}")]
+    private partial void LogItemFailed(string gallery, string itemId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Segment {Segment} was merged but could not be deleted")]
+    private partial void LogOrphanedSegment(Exception ex, string segment);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: merging segments failed; will retry on the next write")]
+    private partial void LogMergeFailed(Exception ex, string gallery);
+}

@@ -1,0 +1,41 @@
+using Indexer.Galleries;
+
+namespace Indexer.Grains.Galleries;
+
+/// <summary>
+/// A gallery's persisted grain state: small by design. Vectors and item metadata live in immutable segment blobs; this
+/// lists them in apply order, plus the work accepted but not yet done (bounded by <see cref="GalleryOptions.MaxPending"/>).
+/// </summary>
+[GenerateSerializer, Alias("indexer.gallery-manifest")]
+public sealed class GalleryManifest
+{
+    /// <summary>Null until the gallery is created (explicitly or by its first upload).</summary>
+    [Id(0)] public DateTimeOffset? CreatedAt { get; set; }
+
+    /// <summary>Sequence number of the next segment written; segments are applied in increasing sequence order.</summary>
+    [Id(1)] public long NextSequence { get; set; }
+
+    [Id(2)] public List<SegmentEntry> Segments { get; set; } = [];
+
+    /// <summary>Accepted items waiting to be embedded, oldest first. Recorded before the caller is answered, so a crash loses none.</summary>
+    [Id(3)] public List<PendingItem> Pending { get; set; } = [];
+
+    /// <summary>The latest items that could not be indexed, newest last, at most <see cref="GalleryGrain.RecentFailureLimit"/>.</summary>
+    [Id(4)] public List<ItemError> RecentFailures { get; set; } = [];
+
+    [Id(5)] public long FailedCount { get; set; }
+}
+
+[GenerateSerializer, Immutable, Alias("indexer.segment-entry")]
+public sealed record SegmentEntry(
+    [property: Id(0)] string Name,
+    [property: Id(1)] long Sequence,
+    [property: Id(2)] int RecordCount,
+    [property: Id(3)] long Bytes);
+
+[GenerateSerializer, Immutable, Alias("indexer.pending-item")]
+public sealed record PendingItem(
+    [property: Id(0)] string ItemId,
+    [property: Id(1)] string ContentHash,
+    [property: Id(2)] IReadOnlyDictionary<string, string> Metadata,
+    [property: Id(3)] long AcceptedAtUnixMs);

@@ -1,0 +1,59 @@
+using Indexer.Storage;
+
+namespace Indexer.Grains.Galleries;
+
+/// <summary>
+/// Keeps a gallery's segment count logarithmic in its size without rewriting the whole gallery: segments are grouped in
+/// tiers by record count (tier = ⌊log₄ count⌋); when the newest <see cref="FanIn"/> segments share a tier they are merged
+/// into one segment of the next tier. Each record is rewritten about log₄(n) times over the gallery's life, and only a
+/// suffix of the segment list is ever merged, so the merged segment keeps its place in the apply order.
+/// </summary>
+public static class SegmentMergePlanner
+{
+    /// <summary>Segments of one tier merged at once. Four keeps both the write amplification (log₄ n) and the segment count (3 per tier) low.</summary>
+    public const int FanIn = 4;
+
+    /// <summary>How many of the newest segments to merge now; 0 when none should be.</summary>
+    public static int NewestToMerge(IReadOnlyList<int> recordCounts)
+    {
+        if (recordCounts.Count < FanIn) return 0;
+        var tier = Tier(recordCounts[^1]);
+        for (var i = 2; i <= FanIn; i++)
+        {
+            if (Tier(recordCounts[^i]) != tier) return 0;
+        }
+
+        return FanIn;
+    }
+
+    public static int Tier(int recordCount) => recordCount <= 1 ? 0 : (int)Math.Floor(Math.Log(recordCount, FanIn));
+
+    /// <summary>
+    /// Folds the records of consecutive segments (oldest first) into the records of one segment: the last record of each
+    /// item wins. Tombstones are kept unless <paramref name="includesOldest"/>, since they may delete items held in older
+    /// segments; with the oldest segment in the merge there is nothing left for them to delete.
+    /// </summary>
+    public static List<SegmentRecord> Fold(IEnumerable<IReadOnlyList<SegmentRecord>> segmentsOldestFirst, bool includesOldest)
+    {
+        var last = new Dictionary<string, SegmentRecord>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var segment in segmentsOldestFirst)
+        {
+            foreach (var record in segment)
+            {
+                if (!last.ContainsKey(record.ItemId)) order.Add(record.ItemId);
+                last[record.ItemId] = record;
+            }
+        }
+
+        var result = new List<SegmentRecord>(order.Count);
+        foreach (var id in order)
+        {
+            var record = last[id];
+            if (record.Vector is null && includesOldest) continue;
+            result.Add(record);
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,13 @@
+namespace Indexer.Grains;
+
+/// <summary>Names shared by the silo configuration and the grains.</summary>
+public static class IndexerStorageNames
+{
+    /// <summary>The Orleans grain-storage provider holding grain state (Azure Blob, binary serializer).</summary>
+    public const string GrainStateProvider = "indexer";
+
+    public const string ImagesContainer = "images";
+    public const string SegmentsContainer = "segments";
+    public const string ModelsContainer = "models";
+    public const string GrainStateContainer = "grainstate";
+}

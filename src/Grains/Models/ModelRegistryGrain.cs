@@ -1,0 +1,70 @@
+using Indexer.Embedding;
+using Indexer.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Indexer.Grains.Models;
+
+[GenerateSerializer, Alias("indexer.model-registry-state")]
+public sealed class ModelRegistryState
+{
+    [Id(0)] public Dictionary<string, ModelVersionInfo> Versions { get; set; } = new(StringComparer.Ordinal);
+
+    [Id(1)] public string? Current { get; set; }
+}
+
+/// <summary>
+/// The cluster's list of model versions and the current one. A version is registered only after an embedding worker
+/// has loaded its artifact and run it on a probe image, so a broken model never becomes visible.
+/// </summary>
+public sealed partial class ModelRegistryGrain(
+    [PersistentState("models", IndexerStorageNames.GrainStateProvider)] IPersistentState<ModelRegistryState> state,
+    TimeProvider time,
+    ILogger<ModelRegistryGrain> logger) : Grain, IModelRegistryGrain
+{
+    private readonly ILogger _logger = logger;
+
+    public async Task<ModelVersionInfo> RegisterAsync(string version)
+    {
+        Ids.Require(version, "model version");
+        if (state.State.Versions.TryGetValue(version, out var existing)) return existing;
+
+        var validated = await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(version);
+        var info = validated with { RegisteredAt = time.GetUtcNow() };
+        state.State.Versions[version] = info;
+        await state.WriteStateAsync();
+        LogRegistered(version, info.Dimension);
+        return info;
+    }
+
+    public Task<IReadOnlyList<ModelVersionInfo>> ListAsync() =>
+        Task.FromResult<IReadOnlyList<ModelVersionInfo>>(state.State.Versions.Values.OrderBy(v => v.RegisteredAt).ToList());
+
+    public Task<ModelVersionInfo?> GetAsync(string version) =>
+        Task.FromResult(state.State.Versions.GetValueOrDefault(version));
+
+    public Task<string?> GetCurrentAsync() => Task.FromResult(state.State.Current);
+
+    public async Task SetCurrentAsync(string version)
+    {
+        if (!state.State.Versions.TryGetValue(version, out var info))
+        {
+            throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{version}' is not registered");
+        }
+
+        if (info.Retired)
+        {
+            throw new IndexerException(IndexerErrorCode.Conflict, $"model version '{version}' is retired");
+        }
+
+        if (state.State.Current == version) return;
+        state.State.Current = version;
+        await state.WriteStateAsync();
+        LogCurrent(version);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model version {Version} registered ({Dimension}-d)")]
+    private partial void LogRegistered(string version, int dimension);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model version {Version} is now current")]
+    private partial void LogCurrent(string version);
+}

@@ -1,0 +1,194 @@
+using System.Text.Json;
+using Indexer.Client;
+using Indexer.Galleries;
+using Indexer.Models;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Indexer.Silo.Api;
+
+/// <summary>
+/// The HTTP API. Every gallery route is under <c>/v1/users/{userId}</c> and needs that user's API key: no key or an
+/// unknown key is 401, another user's key is 403, and neither reveals whether the gallery exists.
+/// </summary>
+public static class IndexerApi
+{
+    /// <summary>Largest request body: a batch of photos. Single images are limited further by the image checks.</summary>
+    public const long MaxRequestBytes = 512L * 1024 * 1024;
+
+    /// <summary>Images accepted in one upload request; more are rejected rather than silently truncated.</summary>
+    public const int MaxFilesPerUpload = 256;
+
+    public static WebApplication MapIndexerApi(this WebApplication app)
+    {
+        var v1 = app.MapGroup("/v1").AddEndpointFilter<IndexerErrorFilter>();
+        v1.MapGet("/models", ListModels).WithSummary("Registered model versions and the current one.");
+
+        var gallery = v1.MapGroup("/users/{userId}/galleries/{galleryId}")
+            .AddEndpointFilter<UserAuthorizationFilter>()
+            .WithTags("Galleries");
+        gallery.MapPut("/", Create).WithSummary("Creates the gallery (idempotent).");
+        gallery.MapGet("/", Stats).WithSummary("What the gallery holds and how far indexing has come.");
+        gallery.MapPost("/images", Upload).DisableAntiforgery()
+            .WithSummary("Uploads images (multipart: one part per file, named 'files', whose file name is the item id; optional 'metadata' part: {itemId: {key: value}}).");
+        gallery.MapGet("/items", ListItems).WithSummary("Items in item-id order; pass 'next' back as 'after'.");
+        gallery.MapGet("/items/{itemId}", GetItem).WithSummary("One item.");
+        gallery.MapDelete("/items/{itemId}", DeleteItem).WithSummary("Deletes an item.");
+        gallery.MapGet("/items/{itemId}/similar", SimilarToItem).WithSummary("Items most similar to an item of the gallery.");
+        gallery.MapPost("/search", SearchByImage).DisableAntiforgery()
+            .WithSummary("Items most similar to an uploaded image (multipart part 'file', or the raw image as the body).");
+        return app;
+    }
+
+    private static async Task<Ok<ModelList>> ListModels(IndexerClient client) =>
+        TypedResults.Ok(new ModelList(await client.GetCurrentModelAsync(), await client.ListModelsAsync()));
+
+    private static async Task<Ok<GalleryStats>> Create(string userId, string galleryId, IndexerClient client) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).CreateAsync());
+
+    private static async Task<Ok<GalleryStats>> Stats(string userId, string galleryId, IndexerClient client) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).GetStatsAsync());
+
+    private static async Task<Results<Ok<AddImagesResult>, ProblemHttpResult>> Upload(
+        string userId, string galleryId, HttpRequest request, IndexerClient client, CancellationToken ct)
+    {
+        var target = client.Gallery(userId, galleryId);
+        if (!request.HasFormContentType) return Problem(400, "send the images as multipart/form-data, one part named 'files' per image");
+        var form = await request.ReadFormAsync(ct);
+        var files = form.Files.GetFiles("files");
+        if (files.Count == 0) return Problem(400, "the request has no part named 'files'");
+        if (files.Count > MaxFilesPerUpload) return Problem(400, $"at most {MaxFilesPerUpload} images per request; this one has {files.Count}");
+
+        Dictionary<string, Dictionary<string, string>>? metadata = null;
+        if (form.TryGetValue("metadata", out var metadataJson) && !string.IsNullOrWhiteSpace(metadataJson))
+        {
+            try
+            {
+                metadata = JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, string>>>(metadataJson.ToString());
+            }
+            catch (JsonException ex)
+            {
+                return Problem(400, $"the 'metadata' part is not a JSON object of objects of strings: {ex.Message}");
+            }
+        }
+        else if (form.Files.GetFile("metadata") is { } metadataFile)
+        {
+            try
+            {
+                await using var stream = metadataFile.OpenReadStream();
+                metadata = await JsonSerializer.DeserializeAsync<Dictionary<string, Dictionary<string, string>>>(stream, cancellationToken: ct);
+            }
+            catch (JsonException ex)
+            {
+                return Problem(400, $"the 'metadata' part is not a JSON object of objects of strings: {ex.Message}");
+            }
+        }
+
+        var uploads = new List<ImageUpload>(files.Count);
+        foreach (var file in files)
+        {
+            using var buffer = new MemoryStream((int)Math.Min(file.Length, int.MaxValue));
+            await file.CopyToAsync(buffer, ct);
+            var itemId = file.FileName;
+            uploads.Add(new ImageUpload(itemId, buffer.ToArray(), metadata?.GetValueOrDefault(itemId)));
+        }
+
+        return TypedResults.Ok(await target.UploadAsync(uploads, ct));
+    }
+
+    private static async Task<Ok<ItemPage>> ListItems(string userId, string galleryId, IndexerClient client, string? after = null, int limit = 100) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).ListAsync(after, limit));
+
+    private static async Task<Results<Ok<GalleryItem>, ProblemHttpResult>> GetItem(string userId, string galleryId, string itemId, IndexerClient client) =>
+        await client.Gallery(userId, galleryId).GetItemAsync(itemId) is { } item
+            ? TypedResults.Ok(item)
+            : Problem(404, $"gallery '{galleryId}' has no item '{itemId}'");
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteItem(string userId, string galleryId, string itemId, IndexerClient client) =>
+        await client.Gallery(userId, galleryId).DeleteAsync(itemId)
+            ? TypedResults.NoContent()
+            : Problem(404, $"gallery '{galleryId}' has no item '{itemId}'");
+
+    private static async Task<Ok<SearchResult>> SimilarToItem(string userId, string galleryId, string itemId, IndexerClient client, int k = 10) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).SearchByItemAsync(itemId, k));
+
+    private static async Task<Results<Ok<SearchResult>, ProblemHttpResult>> SearchByImage(
+        string userId, string galleryId, HttpRequest request, IndexerClient client, CancellationToken ct, int k = 10)
+    {
+        var target = client.Gallery(userId, galleryId);
+        byte[] image;
+        if (request.HasFormContentType)
+        {
+            var form = await request.ReadFormAsync(ct);
+            if (form.Files.GetFile("file") is not { } file) return Problem(400, "the request has no part named 'file'");
+            using var buffer = new MemoryStream();
+            await file.CopyToAsync(buffer, ct);
+            image = buffer.ToArray();
+        }
+        else
+        {
+            using var buffer = new MemoryStream();
+            await request.Body.CopyToAsync(buffer, ct);
+            image = buffer.ToArray();
+        }
+
+        return TypedResults.Ok(await target.SearchByImageAsync(image, k));
+    }
+
+    internal static ProblemHttpResult Problem(int status, string detail) => TypedResults.Problem(detail: detail, statusCode: status);
+}
+
+/// <summary>Answers 401 without a known API key and 403 when the key belongs to another user than the route's.</summary>
+internal sealed class UserAuthorizationFilter(ApiKeyAuthenticator authenticator) : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var user = authenticator.Authenticate(http.Request);
+        if (user is null)
+        {
+            http.Response.Headers.WWWAuthenticate = "ApiKey header=\"" + IndexerHttpClient.ApiKeyHeader + "\"";
+            return IndexerApi.Problem(401, $"send your API key in the {IndexerHttpClient.ApiKeyHeader} header");
+        }
+
+        var routeUser = http.GetRouteValue("userId") as string;
+        if (!string.Equals(user, routeUser, StringComparison.Ordinal))
+        {
+            return IndexerApi.Problem(403, "this API key does not give access to that user's galleries");
+        }
+
+        return await next(context);
+    }
+}
+
+/// <summary>Turns <see cref="IndexerException"/>s (also those thrown inside grains) into problem responses with their message.</summary>
+internal sealed class IndexerErrorFilter : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        try
+        {
+            return await next(context);
+        }
+        catch (IndexerException ex)
+        {
+            var status = ex.Code switch
+            {
+                IndexerErrorCode.NotFound => StatusCodes.Status404NotFound,
+                IndexerErrorCode.Conflict => StatusCodes.Status409Conflict,
+                IndexerErrorCode.Busy => StatusCodes.Status503ServiceUnavailable,
+                _ => StatusCodes.Status400BadRequest,
+            };
+            if (status == StatusCodes.Status503ServiceUnavailable) context.HttpContext.Response.Headers.RetryAfter = "2";
+            return IndexerApi.Problem(status, ex.Message);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return IndexerApi.Problem(ex.StatusCode, ex.Message);
+        }
+        catch (InvalidDataException ex)
+        {
+            return IndexerApi.Problem(StatusCodes.Status400BadRequest, ex.Message);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using System.Net;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using Indexer.Client;
+using Indexer.Grains;
+using Indexer.Silo.Api;
+using Indexer.Storage;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Storage;
+
+namespace Indexer.Silo.Hosting;
+
+public static class SiloHostingExtensions
+{
+    /// <summary>
+    /// Wires the silo: clustering (localhost or Azure Table), grain state in Azure Blob storage with Orleans' binary
+    /// serializer, the grains' services, the in-process <see cref="IndexerClient"/> the HTTP API uses, API-key auth and
+    /// the built-in model's registration. Every options class is validated at start-up.
+    /// </summary>
+    public static WebApplicationBuilder AddIndexerSilo(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var services = builder.Services;
+        services.AddIndexerGrainServices(configuration);
+        services.AddOptions<ClusterSettings>().Bind(configuration.GetSection(ClusterSettings.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ModelSettings>().Bind(configuration.GetSection(ModelSettings.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AuthSettings>().Bind(configuration.GetSection(AuthSettings.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AuthSettings>, AuthSettingsValidator>();
+        services.AddSingleton<ApiKeyAuthenticator>();
+        services.AddSingleton(sp => new IndexerClient(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<BlobImageStore>()));
+
+        var cluster = configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
+        var storage = configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = cluster.ClusterId;
+                o.ServiceId = cluster.ServiceId;
+            });
+            if (cluster.Mode == ClusteringMode.AzureTable)
+            {
+                silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort);
+                silo.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(storage.ConnectionString));
+            }
+            else
+            {
+                var primary = cluster.PrimarySiloPort > 0 ? new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort) : null;
+                silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
+            }
+
+            silo.AddAzureBlobGrainStorage(IndexerStorageNames.GrainStateProvider, options => options.Configure<IServiceProvider>((o, sp) =>
+            {
+                o.BlobServiceClient = sp.GetRequiredService<BlobServiceClient>();
+                o.ContainerName = IndexerServiceCollectionExtensions.ContainerName(sp, IndexerStorageNames.GrainStateContainer);
+                o.GrainStorageSerializer = new OrleansGrainStorageSerializer(sp.GetRequiredService<Orleans.Serialization.Serializer>());
+            }));
+            silo.AddActivityPropagation();
+        });
+
+        // After UseOrleans, so that it starts once the silo is up.
+        services.AddHostedService<BuiltInModelRegistration>();
+        return builder;
+    }
+}

@@ -1,0 +1,32 @@
+using Azure.Core;
+using Azure.Storage.Blobs;
+
+namespace Indexer.Storage;
+
+/// <summary>
+/// Builds the one kind of <see cref="BlobServiceClient"/> this project uses. The service version is pinned
+/// because Azure.Storage.Blobs 12.30.1 otherwise sends an API version newer than any Azurite release
+/// accepts (PLATFORM.md §2), and retries are kept short so a missing emulator fails a test in seconds.
+/// </summary>
+public static class BlobClients
+{
+    /// <summary>Newest service version that Azurite 3.35+ accepts without <c>--skipApiVersionCheck</c>.</summary>
+    public const BlobClientOptions.ServiceVersion PinnedServiceVersion = BlobClientOptions.ServiceVersion.V2025_11_05;
+
+    /// <summary>Retries after the first attempt: enough to ride out a transient blip, few enough to fail fast.</summary>
+    private const int MaxRetries = 3;
+
+    /// <summary>Base back-off between retries; with exponential mode the worst case stays under ~4 s.</summary>
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(0.5);
+
+    /// <summary>Creates a client for <paramref name="connectionString"/> with the pinned version and modest retries.</summary>
+    public static BlobServiceClient Create(string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var options = new BlobClientOptions(PinnedServiceVersion);
+        options.Retry.Mode = RetryMode.Exponential;
+        options.Retry.MaxRetries = MaxRetries;
+        options.Retry.Delay = RetryDelay;
+        return new BlobServiceClient(connectionString, options);
+    }
+}
