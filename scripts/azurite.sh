@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# scripts/azurite.sh start|stop [blob-port]
-# Starts Azurite in memory on 127.0.0.1 (blob, queue and table on three consecutive ports) and
-# waits until it accepts connections. --skipApiVersionCheck: the Azure SDKs send service versions
+# scripts/azurite.sh start|stop [blob-port] [data-folder]
+# Starts Azurite on 127.0.0.1 (blob, queue and table on three consecutive ports) and waits until it
+# accepts connections. With a data folder it keeps its data there across restarts; without one it
+# holds everything in memory. --skipApiVersionCheck: the Azure SDKs send service versions
 # newer than any Azurite release knows.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-start}"
 port="${2:-10000}"
+data="${3:-}"
 state="$root/.run"
 pidfile="$state/azurite-$port.pid"
 mkdir -p "$state"
@@ -16,7 +18,8 @@ case "$cmd" in
     if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
       echo "azurite: already running on $port (pid $(cat "$pidfile"))"; exit 0
     fi
-    "$root/tools/azurite/node_modules/.bin/azurite" --inMemoryPersistence --skipApiVersionCheck \
+    if [ -n "$data" ]; then mkdir -p "$data"; persistence=(--location "$data"); else persistence=(--inMemoryPersistence); fi
+    "$root/tools/azurite/node_modules/.bin/azurite" "${persistence[@]}" --skipApiVersionCheck \
       --disableTelemetry --silent --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
       --blobPort "$port" --queuePort "$((port + 1))" --tablePort "$((port + 2))" \
       >"$state/azurite-$port.log" 2>&1 &

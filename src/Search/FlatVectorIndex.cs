@@ -36,6 +36,9 @@ public sealed class FlatVectorIndex
     /// <summary>Query copies up to this many floats (4 KiB) live on the stack; larger ones are pooled.</summary>
     private const int MaxStackQueryFloats = 1024;
 
+    /// <summary>Smallest capacity after growing, so an index created empty does not regrow on each of its first inserts.</summary>
+    private const int MinGrowRows = 16;
+
     private static readonly SearchHit[] NoHits = [];
 
     private readonly Dictionary<string, int> _rowById;
@@ -65,9 +68,7 @@ public sealed class FlatVectorIndex
         _ids = initialCapacity == 0 ? [] : new string?[initialCapacity];
         _rowById = new Dictionary<string, int>(initialCapacity, StringComparer.Ordinal);
 
-        int rows = BlockBytes / (dimension * sizeof(float));
-        rows -= rows % DotKernels.RowUnroll;
-        _rowsPerBlock = Math.Max(DotKernels.RowUnroll, rows);
+        _rowsPerBlock = Math.Max(1, BlockBytes / (dimension * sizeof(float)));
     }
 
     /// <summary>Length of every vector in this index.</summary>
@@ -389,8 +390,7 @@ public sealed class FlatVectorIndex
             throw new InvalidOperationException($"The index cannot hold more than {maxRows} vectors of dimension {Dimension}.");
         }
 
-        // Start at 16 rows so an index created with capacity 0 does not regrow on each of its first inserts.
-        long doubled = Math.Max(16L, 2L * _capacity);
+        long doubled = Math.Max(MinGrowRows, 2L * _capacity);
         int capacity = (int)Math.Min(maxRows, Math.Max(needed, doubled));
         float[] data = GC.AllocateUninitializedArray<float>(capacity * Dimension);
         _data.AsSpan(0, _count * Dimension).CopyTo(data);

@@ -1,14 +1,3 @@
-using Indexer.Silo.Api;
-using Indexer.Silo.Hosting;
+using Indexer.Silo;
 
-var builder = WebApplication.CreateBuilder(args);
-builder.AddIndexerSilo();
-builder.AddServiceDefaults();
-
-var app = builder.Build();
-app.MapDefaultEndpoints();
-app.MapIndexerApi();
-app.Run();
-
-/// <summary>Entry point; public so tests can host the same application.</summary>
-public partial class Program;
+await IndexerSiloApp.Create(args).RunAsync();

@@ -34,6 +34,37 @@ public sealed class ImageDecoderTests
         Assert.Equal(new ImageInfo(20, 10, "BMP"), ImageDecoder.Probe(TestImages.Bmp(20, 10, 1, 2, 3), ImageLimits.Default));
 
     [Fact]
+    public void Probe_ForGif_ReturnsFormat()
+    {
+        // The classic 43-byte 1x1 GIF; Skia cannot encode GIF, so it is inlined.
+        var gif = Convert.FromBase64String("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7");
+
+        Assert.Equal(new ImageInfo(1, 1, "GIF"), ImageDecoder.Probe(gif, new ImageLimits(MinSide: 1)));
+        Assert.Equal(ImageRejection.TooSmall, Assert.Throws<InvalidImageException>(() => ImageDecoder.Probe(gif, ImageLimits.Default)).Kind);
+    }
+
+    [Fact]
+    public void Preprocess_WhenPngIsTransparent_IgnoresAlpha()
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(64, 48, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        for (int y = 0; y < 48; y++)
+        {
+            for (int x = 0; x < 64; x++)
+            {
+                bitmap.SetPixel(x, y, new SKColor(255, 0, 0, 0)); // red, fully transparent, stored unpremultiplied
+            }
+        }
+
+        using var image = SKImage.FromBitmap(bitmap);
+        var png = image.Encode(SKEncodedImageFormat.Png, 100).ToArray();
+        var tensor = new float[ImageDecoder.TensorLength(_rgb)];
+
+        ImageDecoder.Preprocess(png, _rgb, ImageLimits.Default, tensor);
+
+        Assert.Equal((255f, 0f, 0f), PlaneAverages(tensor, _rgb));
+    }
+
+    [Fact]
     public void Probe_WhenEmpty_Throws()
     {
         var ex = Assert.Throws<InvalidImageException>(() => ImageDecoder.Probe([], ImageLimits.Default));

@@ -29,6 +29,8 @@ public static class SiloHostingExtensions
         services.AddSingleton<IValidateOptions<AuthSettings>, AuthSettingsValidator>();
         services.AddSingleton<ApiKeyAuthenticator>();
         services.AddSingleton(sp => new IndexerClient(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<BlobImageStore>()));
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = IndexerApi.MaxRequestBytes);
+        services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(o => o.MultipartBodyLengthLimit = IndexerApi.MaxRequestBytes);
 
         var cluster = configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
         var storage = configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();

@@ -1,0 +1,25 @@
+using Indexer.Silo.Api;
+using Indexer.Silo.Hosting;
+
+namespace Indexer.Silo;
+
+/// <summary>The silo application: one Orleans silo with the HTTP API in the same process.</summary>
+public static class IndexerSiloApp
+{
+    /// <summary>
+    /// Builds the application. <paramref name="configure"/> lets a test or an embedding host change configuration or
+    /// services before the application is built.
+    /// </summary>
+    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        builder.AddIndexerSilo();
+        builder.AddServiceDefaults();
+
+        var app = builder.Build();
+        app.MapDefaultEndpoints();
+        app.MapIndexerApi();
+        return app;
+    }
+}

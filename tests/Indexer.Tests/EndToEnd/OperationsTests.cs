@@ -1,0 +1,46 @@
+using System.Net;
+
+namespace Indexer.Tests.EndToEnd;
+
+[Collection(SiloCollection.Name), Trait("Category", "EndToEnd")]
+public sealed class OperationsTests(SiloFixture fixture)
+{
+    [Fact]
+    public async Task Metrics_ExposeIndexerAndOrleansInstruments()
+    {
+        using var http = fixture.Host.RawHttp();
+
+        var text = await http.GetStringAsync("metrics");
+
+        Assert.Contains("indexer_ingest_accepted", text);
+        Assert.Contains("indexer_embedding_images", text);
+        Assert.Contains("indexer_embedding_execution_provider", text);
+        Assert.Contains("provider=\"CPU\"", text);
+        Assert.Contains("orleans_", text);
+    }
+
+    [Fact]
+    public async Task OpenApiDocument_DescribesTheGalleryRoutes()
+    {
+        using var http = fixture.Host.RawHttp();
+
+        var document = await http.GetStringAsync("openapi/v1.json");
+
+        Assert.Contains("/v1/users/{userId}/galleries/{galleryId}/search", document);
+        Assert.Contains("/v1/users/{userId}/galleries/{galleryId}/images", document);
+    }
+
+    [Fact]
+    public async Task Readiness_ReportsHealthyOnceAModelIsCurrent()
+    {
+        using var http = fixture.Host.RawHttp();
+
+        using var ready = await http.GetAsync("health/ready");
+        var models = await fixture.Host.Alice.ListModelsAsync();
+
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal("v1", models.Current);
+        var v1 = Assert.Single(models.Versions);
+        Assert.Equal(512, v1.Dimension);
+    }
+}

@@ -1,0 +1,106 @@
+using System.Net;
+using Indexer.Client;
+using Indexer.Silo;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Indexer.Tests.Infrastructure;
+
+/// <summary>
+/// A real Indexer silo in this process: Orleans, Kestrel on loopback, Azure Blob storage in Azurite, the real ResNet18.
+/// Two users, alice and bob, each with an API key. The silo can be stopped and started again on the same storage.
+/// </summary>
+public sealed class SiloHost : IAsyncDisposable
+{
+    public const string AliceKey = "alice-key-0123456789", BobKey = "bob-key-0123456789ab";
+
+    private readonly Azurite _azurite;
+    private readonly Dictionary<string, string?> _settings;
+    private WebApplication? _app;
+
+    private SiloHost(Azurite azurite, int basePort)
+    {
+        _azurite = azurite;
+        HttpPort = basePort;
+        _settings = new Dictionary<string, string?>
+        {
+            ["Urls"] = $"http://127.0.0.1:{basePort}",
+            ["Indexer:Storage:ConnectionString"] = azurite.ConnectionString,
+            ["Indexer:Storage:ContainerPrefix"] = "t" + Guid.NewGuid().ToString("N")[..8],
+            ["Indexer:Cluster:SiloPort"] = (basePort + 1).ToString(),
+            ["Indexer:Cluster:GatewayPort"] = (basePort + 2).ToString(),
+            ["Indexer:Cluster:ClusterId"] = "test" + basePort,
+            ["Indexer:Auth:Users:0:Id"] = "alice",
+            ["Indexer:Auth:Users:0:ApiKey"] = AliceKey,
+            ["Indexer:Auth:Users:1:Id"] = "bob",
+            ["Indexer:Auth:Users:1:ApiKey"] = BobKey,
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+    }
+
+    public int HttpPort { get; }
+
+    public Uri BaseAddress => new($"http://127.0.0.1:{HttpPort}/");
+
+    public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("the silo is not running");
+
+    public IndexerClient Client => Services.GetRequiredService<IndexerClient>();
+
+    /// <summary>Starts Azurite on <paramref name="basePort"/>+10.. and the silo on <paramref name="basePort"/>.., and waits until a model is current.</summary>
+    public static async Task<SiloHost> StartAsync(int basePort)
+    {
+        var azurite = await Azurite.StartAsync(basePort + 10);
+        var host = new SiloHost(azurite, basePort);
+        await host.StartSiloAsync();
+        return host;
+    }
+
+    public IndexerHttpClient HttpAs(string user, string key) => IndexerHttpClient.Create(BaseAddress, user, key);
+
+    public IndexerHttpClient Alice => HttpAs("alice", AliceKey);
+
+    public IndexerHttpClient Bob => HttpAs("bob", BobKey);
+
+    public HttpClient RawHttp(string? apiKey = null)
+    {
+        var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromMinutes(2) };
+        if (apiKey is not null) http.DefaultRequestHeaders.Add(IndexerHttpClient.ApiKeyHeader, apiKey);
+        return http;
+    }
+
+    public async Task StartSiloAsync()
+    {
+        _app = IndexerSiloApp.Create([], builder => builder.Configuration.AddInMemoryCollection(_settings));
+        await _app.StartAsync();
+        using var http = RawHttp();
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (true)
+        {
+            using var response = await http.GetAsync("health/ready");
+            if (response.StatusCode == HttpStatusCode.OK) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the silo did not become ready: " + await response.Content.ReadAsStringAsync());
+            await Task.Delay(200);
+        }
+    }
+
+    public async Task StopSiloAsync()
+    {
+        if (_app is null) return;
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _app = null;
+    }
+
+    public async Task RestartSiloAsync()
+    {
+        await StopSiloAsync();
+        await StartSiloAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopSiloAsync();
+        await _azurite.DisposeAsync();
+    }
+}
