@@ -20,6 +20,8 @@ public static class Program
             return args[0] switch
             {
                 "search" => SearchBenchmark.Run(rest),
+                "embed" => PipelineBenchmark.RunEmbed(rest),
+                "ingest" => PipelineBenchmark.RunIngest(rest),
                 _ => UnknownCommand(args[0]),
             };
         }
@@ -44,5 +46,7 @@ public static class Program
         writer.WriteLine();
         writer.WriteLine("benchmarks:");
         writer.WriteLine($"  search   {SearchBenchmark.Usage}");
+        writer.WriteLine($"  {PipelineBenchmark.EmbedUsage}");
+        writer.WriteLine($"  {PipelineBenchmark.IngestUsage}");
     }
 }

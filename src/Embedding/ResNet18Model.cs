@@ -99,7 +99,7 @@ public static class ResNet18Model
                 ["meanImageChannelAverages"] = string.Join(
                     ",",
                     prep.ChannelAverages.Select(v => v.ToString("0.00", CultureInfo.InvariantCulture))),
-                ["imageNetTrained"] = "true",
+                ["trainingData"] = "ImageNet",
             });
         manifest.Validate(); // before the expensive rewrite, so a bad version fails fast
 

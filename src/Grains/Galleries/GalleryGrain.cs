@@ -32,6 +32,9 @@ public sealed partial class GalleryGrain(
     /// <summary>Metadata entries per item, and the longest key and value: item metadata is for labels and captions, not payloads.</summary>
     public const int MaxMetadataEntries = 32, MaxMetadataKeyLength = 64, MaxMetadataValueLength = 1024;
 
+    /// <summary>Worker calls a gallery keeps going at once: two, so one batch is embedded while the previous one is written.</summary>
+    public const int BatchesInFlight = 2;
+
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
 
     private readonly GalleryOptions _options = options.Value;
@@ -39,6 +42,7 @@ public sealed partial class GalleryGrain(
     private readonly Dictionary<string, PendingItem> _pendingById = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private GalleryKey _key;
+    private readonly CancellationTokenSource _deactivating = new();
     private Task? _ingestLoop;
 
     private GalleryManifest Manifest => state.State;
@@ -63,10 +67,23 @@ public sealed partial class GalleryGrain(
         EnsureIngesting();
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    /// <summary>Stops the ingest loop after the batch it is completing, so no write outlives the activation.</summary>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        _deactivating.Cancel();
+        if (_ingestLoop is { } loop)
+        {
+            try
+            {
+                await loop.WaitAsync(cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                LogStopWait(ex, _key.ToString());
+            }
+        }
+
         telemetry.PendingItems.Add(-_pendingById.Count);
-        return Task.CompletedTask;
     }
 
     public async Task<GalleryStats> CreateAsync()
@@ -225,37 +242,75 @@ public sealed partial class GalleryGrain(
 
     private void EnsureIngesting()
     {
-        if (_ingestLoop is { IsCompleted: false } || _pendingById.Count == 0) return;
+        if (_ingestLoop is { IsCompleted: false } || _pendingById.Count == 0 || _deactivating.IsCancellationRequested) return;
         _ingestLoop = IngestAsync();
     }
 
     /// <summary>
-    /// Background loop on the grain's scheduler: embeds pending items batch by batch until none are left. A failed
-    /// worker call (no model yet, a silo going away) is retried with exponential backoff; the items stay pending.
+    /// Background loop on the grain's scheduler: embeds pending items batch by batch until none are left, keeping
+    /// <see cref="BatchesInFlight"/> worker calls going so that inference never waits for a segment write. Batches are
+    /// completed in the order they were sent. A failed worker call (no model yet, a silo going away) is retried with
+    /// exponential backoff; its items stay pending.
     /// </summary>
     private async Task IngestAsync()
     {
         var registry = GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
         var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
         var delay = TimeSpan.FromMilliseconds(250);
-        while (Manifest.Pending.Count > 0)
+        var inFlight = new Queue<(List<PendingItem> Batch, string Version, Task<IReadOnlyList<EmbedOutcome>> Work)>();
+        var taken = new HashSet<PendingItem>(ReferenceEqualityComparer.Instance);
+        while (!_deactivating.IsCancellationRequested)
         {
             // Keep the activation alive while work is queued: nothing else calls an idle gallery to drive its backlog.
             DelayDeactivation(TimeSpan.FromMinutes(2));
-            var batch = Manifest.Pending.Take(_options.IngestBatchSize).ToList();
             try
             {
-                var version = await registry.GetCurrentAsync()
-                    ?? throw new IndexerException(IndexerErrorCode.Busy, "no model version is current yet");
-                var outcomes = await worker.EmbedStoredAsync(version, batch.Select(p => p.ContentHash).ToList());
-                await CompleteBatchAsync(batch, outcomes, version);
+                while (inFlight.Count < BatchesInFlight)
+                {
+                    var batch = Manifest.Pending.Where(p => !taken.Contains(p)).Take(_options.IngestBatchSize).ToList();
+                    if (batch.Count == 0) break;
+                    var version = await registry.GetCurrentAsync()
+                        ?? throw new IndexerException(IndexerErrorCode.Busy, "no model version is current yet");
+                    taken.UnionWith(batch);
+                    inFlight.Enqueue((batch, version, worker.EmbedStoredAsync(version, batch.Select(p => p.ContentHash).ToList())));
+                }
+
+                if (inFlight.Count == 0) break;
+                var (done, doneVersion, work) = inFlight.Peek();
+                var outcomes = await work;
+                inFlight.Dequeue();
+                taken.ExceptWith(done);
+                await CompleteBatchAsync(done, outcomes, doneVersion);
                 delay = TimeSpan.FromMilliseconds(250);
             }
             catch (Exception ex) when (ex is not ObjectDisposedException)
             {
+                // Start over from the manifest: let the calls still running finish, forget what they were doing.
+                foreach (var (_, _, work) in inFlight)
+                {
+                    try
+                    {
+                        await work;
+                    }
+                    catch (Exception)
+                    {
+                        // already failing; the retry below covers these items too
+                    }
+                }
+
+                inFlight.Clear();
+                taken.Clear();
                 SyncPending();
-                LogIngestRetry(ex, _key.ToString(), batch.Count, delay);
-                await Task.Delay(delay, time);
+                LogIngestRetry(ex, _key.ToString(), Manifest.Pending.Count, delay);
+                try
+                {
+                    await Task.Delay(delay, time, _deactivating.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
                 delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, delay.Ticks * 2));
             }
         }
@@ -477,6 +532,9 @@ public sealed partial class GalleryGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: item {ItemId} could not be indexed: {Reason}")]
     private partial void LogItemFailed(string gallery, string itemId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery}: stopped waiting for the ingest loop at deactivation; pending items resume at the next activation")]
+    private partial void LogStopWait(Exception ex, string gallery);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Segment {Segment} was merged but could not be deleted")]
     private partial void LogOrphanedSegment(Exception ex, string segment);

@@ -1,6 +1,6 @@
 using System.Net;
 using Indexer.Client;
-using Indexer.Tests.Infrastructure;
+using Indexer.Testing;
 
 namespace Indexer.Tests.EndToEnd;
 

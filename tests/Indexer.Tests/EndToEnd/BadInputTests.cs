@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Indexer.Client;
-using Indexer.Tests.Infrastructure;
+using Indexer.Testing;
 
 namespace Indexer.Tests.EndToEnd;
 

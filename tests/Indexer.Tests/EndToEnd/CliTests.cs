@@ -1,5 +1,5 @@
 using Indexer.Cli;
-using Indexer.Tests.Infrastructure;
+using Indexer.Testing;
 
 namespace Indexer.Tests.EndToEnd;
 

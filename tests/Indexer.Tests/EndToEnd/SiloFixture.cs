@@ -1,4 +1,4 @@
-using Indexer.Tests.Infrastructure;
+using Indexer.Testing;
 
 namespace Indexer.Tests.EndToEnd;
 

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 
-namespace Indexer.Tests.Infrastructure;
+namespace Indexer.Testing;
 
 /// <summary>An Azurite instance (in memory) on ports of its own, started through the project's script.</summary>
-internal sealed class Azurite : IAsyncDisposable
+public sealed class Azurite : IAsyncDisposable
 {
     /// <summary>Azurite's published development account key (the same for every installation).</summary>
     private const string DevAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";

@@ -1,10 +1,10 @@
 using Indexer.Client;
 using Indexer.Embedding;
 
-namespace Indexer.Tests.Infrastructure;
+namespace Indexer.Testing;
 
 /// <summary>Real labeled images: the Fashion-MNIST test split as PNG files (Debian package dataset-fashion-mnist).</summary>
-internal static class SampleImages
+public static class SampleImages
 {
     private static readonly Lazy<LabeledImages> Test = new(() => FashionMnist.Load(FashionMnist.DefaultDirectory, FashionMnistSplit.Test, 2000));
 

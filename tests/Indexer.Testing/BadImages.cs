@@ -1,10 +1,10 @@
 using System.Buffers.Binary;
 using SkiaSharp;
 
-namespace Indexer.Tests.Infrastructure;
+namespace Indexer.Testing;
 
 /// <summary>Files that are not usable images, each of a kind users really upload.</summary>
-internal static class BadImages
+public static class BadImages
 {
     public static byte[] Empty => [];
 

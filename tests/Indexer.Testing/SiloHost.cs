@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Indexer.Tests.Infrastructure;
+namespace Indexer.Testing;
 
 /// <summary>
 /// A real Indexer silo in this process: Orleans, Kestrel on loopback, Azure Blob storage in Azurite, the real ResNet18.
@@ -19,7 +19,7 @@ public sealed class SiloHost : IAsyncDisposable
     private readonly Dictionary<string, string?> _settings;
     private WebApplication? _app;
 
-    private SiloHost(Azurite azurite, int basePort)
+    private SiloHost(Azurite azurite, int basePort, IReadOnlyDictionary<string, string?>? overrides)
     {
         _azurite = azurite;
         HttpPort = basePort;
@@ -37,6 +37,7 @@ public sealed class SiloHost : IAsyncDisposable
             ["Indexer:Auth:Users:1:ApiKey"] = BobKey,
             ["Logging:LogLevel:Default"] = "Warning",
         };
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>()) _settings[key] = value;
     }
 
     public int HttpPort { get; }
@@ -47,11 +48,14 @@ public sealed class SiloHost : IAsyncDisposable
 
     public IndexerClient Client => Services.GetRequiredService<IndexerClient>();
 
-    /// <summary>Starts Azurite on <paramref name="basePort"/>+10.. and the silo on <paramref name="basePort"/>.., and waits until a model is current.</summary>
-    public static async Task<SiloHost> StartAsync(int basePort)
+    /// <summary>
+    /// Starts Azurite on <paramref name="basePort"/>+10.. and the silo on <paramref name="basePort"/>.., and waits until a
+    /// model is current. <paramref name="settings"/> override configuration keys (e.g. <c>Indexer:Embedding:MaxBatchSize</c>).
+    /// </summary>
+    public static async Task<SiloHost> StartAsync(int basePort, IReadOnlyDictionary<string, string?>? settings = null)
     {
         var azurite = await Azurite.StartAsync(basePort + 10);
-        var host = new SiloHost(azurite, basePort);
+        var host = new SiloHost(azurite, basePort, settings);
         await host.StartSiloAsync();
         return host;
     }

@@ -1,6 +1,6 @@
-namespace Indexer.Tests.Infrastructure;
+namespace Indexer.Testing;
 
-internal static class RepositoryRoot
+public static class RepositoryRoot
 {
     /// <summary>The folder holding Indexer.sln: above the test binaries, or where the build says the repository was.</summary>
     public static string Path { get; } = Find();
