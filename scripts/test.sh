@@ -12,7 +12,8 @@ dotnet build Indexer.sln --nologo -v quiet -clp:ErrorsOnly || { echo "test: buil
 
 results="$root/TestResults"
 rm -rf "$results"
-dotnet test Indexer.sln --no-build --nologo --logger trx --results-directory "$results" "$@"
+# A hung test fails the run after 10 minutes instead of eating the whole CI budget.
+dotnet test Indexer.sln --no-build --nologo --logger trx --results-directory "$results" --blame-hang-timeout 10m --blame-hang-dump-type none "$@"
 status=$?
 
 passed=0; failed=0; files=0

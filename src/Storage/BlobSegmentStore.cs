@@ -128,6 +128,37 @@ public sealed class BlobSegmentStore
         return new SegmentInfo(name, sequence, records.Count, bytes.Length);
     }
 
+    /// <summary>
+    /// Writes a segment only if no blob has its name yet, and returns null when one has. A writer that gets null takes
+    /// the next sequence number: a name once written is never overwritten, so a stale writer (a crashed or partitioned
+    /// activation) can never replace a segment that a manifest lists.
+    /// </summary>
+    public async Task<SegmentInfo?> TryCreateAsync(string galleryKey, long sequence, IReadOnlyList<SegmentRecord> records, CancellationToken ct)
+    {
+        string name = SegmentName(galleryKey, sequence);
+        byte[] bytes = SegmentCodec.Encode(records);
+        BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
+        var options = new BlobUploadOptions
+        {
+            HttpHeaders = new BlobHttpHeaders { ContentType = "application/octet-stream" },
+            Metadata = new Dictionary<string, string>
+            {
+                [RecordCountMetadata] = records.Count.ToString(CultureInfo.InvariantCulture),
+            },
+            Conditions = new BlobRequestConditions { IfNoneMatch = Azure.ETag.All },
+        };
+        try
+        {
+            await container.GetBlobClient(name).UploadAsync(BinaryData.FromBytes(bytes), options, ct).ConfigureAwait(false);
+        }
+        catch (Azure.RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            return null;
+        }
+
+        return new SegmentInfo(name, sequence, records.Count, bytes.Length);
+    }
+
     /// <summary>Reads and decodes the segment called <paramref name="name"/>.</summary>
     /// <exception cref="KeyNotFoundException">No such segment.</exception>
     /// <exception cref="InvalidDataException">The blob is not a valid segment.</exception>

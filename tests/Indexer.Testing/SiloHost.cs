@@ -42,6 +42,9 @@ public sealed class SiloHost : IAsyncDisposable
 
     public int HttpPort { get; }
 
+    /// <summary>The file holding the process id of this host's Azurite (for benchmarks that account its CPU time).</summary>
+    public string AzuritePidFile => System.IO.Path.Combine(RepositoryRoot.Path, ".run", $"azurite-{HttpPort + 10}.pid");
+
     public Uri BaseAddress => new($"http://127.0.0.1:{HttpPort}/");
 
     public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("the silo is not running");

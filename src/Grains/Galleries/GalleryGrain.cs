@@ -6,6 +6,7 @@ using Indexer.Models;
 using Indexer.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace Indexer.Grains.Galleries;
 
@@ -36,6 +37,9 @@ public sealed partial class GalleryGrain(
     public const int BatchesInFlight = 2;
 
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
+
+    /// <summary>Taken sequence numbers skipped before giving up: each one is a blob left by a crashed or stale writer.</summary>
+    private const int MaxSequenceProbes = 100;
 
     private readonly GalleryOptions _options = options.Value;
     private readonly GalleryIndex _index = new();
@@ -380,18 +384,14 @@ public sealed partial class GalleryGrain(
 
     /// <summary>
     /// Writes records as a new segment, then the manifest that lists it; only then applies them in memory. A crash
-    /// between the two writes leaves an unlisted blob that the retried batch overwrites (same sequence number).
+    /// between the two writes leaves an unlisted blob, which nothing reads; the retried batch writes a new one.
     /// </summary>
     private async Task AppendSegmentAsync(IReadOnlyList<SegmentRecord> records, Action applyInMemory, Action? updateManifest = null)
     {
         await _writeLock.WaitAsync();
         try
         {
-            var sequence = Manifest.NextSequence;
-            var info = await segments.WriteAsync(_key.ToString(), sequence, records, CancellationToken.None);
-            var entry = new SegmentEntry(info.Name, sequence, info.RecordCount, info.Bytes);
-            Manifest.Segments.Add(entry);
-            Manifest.NextSequence = sequence + 1;
+            Manifest.Segments.Add(await CreateSegmentAsync(records));
             updateManifest?.Invoke();
             // On failure the manifest is reloaded: storage does not list the segment, so memory must not either.
             await WriteOrReloadAsync();
@@ -418,14 +418,9 @@ public sealed partial class GalleryGrain(
                 foreach (var input in inputs) contents.Add(await segments.ReadAsync(input.Name, CancellationToken.None));
                 var merged = SegmentMergePlanner.Fold(contents, includesOldest: count == Manifest.Segments.Count);
 
-                var sequence = Manifest.NextSequence;
-                Manifest.NextSequence = sequence + 1;
+                var output = merged.Count > 0 ? await CreateSegmentAsync(merged) : null;
                 Manifest.Segments.RemoveRange(Manifest.Segments.Count - count, count);
-                if (merged.Count > 0)
-                {
-                    var info = await segments.WriteAsync(_key.ToString(), sequence, merged, CancellationToken.None);
-                    Manifest.Segments.Add(new SegmentEntry(info.Name, sequence, info.RecordCount, info.Bytes));
-                }
+                if (output is not null) Manifest.Segments.Add(output);
 
                 await WriteOrReloadAsync();
                 foreach (var input in inputs)
@@ -467,6 +462,26 @@ public sealed partial class GalleryGrain(
     }
 
     /// <summary>
+    /// Writes records under the first free sequence number from <see cref="GalleryManifest.NextSequence"/> on (a number
+    /// is taken when a crashed or stale writer left a blob under it) and moves the manifest's counter past it.
+    /// </summary>
+    private async Task<SegmentEntry> CreateSegmentAsync(IReadOnlyList<SegmentRecord> records)
+    {
+        for (var probe = 0; probe < MaxSequenceProbes; probe++)
+        {
+            var sequence = Manifest.NextSequence++;
+            if (await segments.TryCreateAsync(_key.ToString(), sequence, records, CancellationToken.None) is { } info)
+            {
+                return new SegmentEntry(info.Name, sequence, info.RecordCount, info.Bytes);
+            }
+
+            LogSequenceTaken(_key.ToString(), sequence);
+        }
+
+        throw new InvalidOperationException($"gallery {_key}: {MaxSequenceProbes} segment numbers in a row were taken");
+    }
+
+    /// <summary>
     /// Writes the manifest; if that fails, reloads it, so that memory never holds a change storage does not, and rethrows.
     /// Callers hold <see cref="_writeLock"/>.
     /// </summary>
@@ -475,6 +490,15 @@ public sealed partial class GalleryGrain(
         try
         {
             await state.WriteStateAsync();
+        }
+        catch (InconsistentStateException ex)
+        {
+            // Someone else wrote this gallery's manifest: another activation owns it (this one outlived a silo it was
+            // declared dead with, or a partition). Stop writing and leave; the next call reaches the owner.
+            LogLostOwnership(ex, _key.ToString());
+            _deactivating.Cancel();
+            DeactivateOnIdle();
+            throw;
         }
         catch
         {
@@ -535,6 +559,12 @@ public sealed partial class GalleryGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery}: stopped waiting for the ingest loop at deactivation; pending items resume at the next activation")]
     private partial void LogStopWait(Exception ex, string gallery);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery}: segment number {Sequence} is taken by an unlisted blob; using the next")]
+    private partial void LogSequenceTaken(string gallery, long sequence);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: the manifest was written by another activation; this one stops and deactivates")]
+    private partial void LogLostOwnership(Exception ex, string gallery);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Segment {Segment} was merged but could not be deleted")]
     private partial void LogOrphanedSegment(Exception ex, string segment);
