@@ -8,7 +8,11 @@ namespace Indexer.Embedding;
 /// <param name="GpuDeviceId">CUDA device ordinal.</param>
 /// <param name="IntraOpThreads">Threads used inside one operator; 0 lets ONNX Runtime choose (one per physical core).</param>
 /// <param name="InterOpThreads">Threads used across operators; 1 because execution is sequential.</param>
-public sealed record EmbedderOptions(bool PreferGpu = true, int GpuDeviceId = 0, int IntraOpThreads = 0, int InterOpThreads = 1)
+/// <param name="AllowSpinning">
+/// Let ONNX Runtime's worker threads busy-wait between operators. Faster for a process that does nothing else; in a silo
+/// the spinning threads take the cores that decoding, storage I/O and Orleans itself need, so hosts turn it off.
+/// </param>
+public sealed record EmbedderOptions(bool PreferGpu = true, int GpuDeviceId = 0, int IntraOpThreads = 0, int InterOpThreads = 1, bool AllowSpinning = true)
 {
     /// <summary>GPU if available, otherwise CPU with ONNX Runtime's default thread count.</summary>
     public static EmbedderOptions Default { get; } = new();

@@ -196,6 +196,12 @@ public sealed class OnnxEmbedder : IDisposable
             InterOpNumThreads = Math.Max(0, options.InterOpThreads),
             IntraOpNumThreads = Math.Max(0, options.IntraOpThreads),
         };
+        if (!options.AllowSpinning)
+        {
+            so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+            so.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
+        }
+
         return so;
     }
 

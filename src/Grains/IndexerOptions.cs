@@ -39,6 +39,12 @@ public sealed class EmbeddingOptions
     [Range(0, 256)]
     public int IntraOpThreads { get; set; }
 
+    /// <summary>
+    /// Let ONNX Runtime's threads busy-wait between operators. Off by default: on a silo the spinning threads compete
+    /// with decoding, storage I/O and Orleans' own work for the same cores.
+    /// </summary>
+    public bool AllowSpinning { get; set; }
+
     /// <summary>Images decoded and preprocessed at once on a silo; 0 means one per core.</summary>
     [Range(0, 256)]
     public int MaxConcurrentDecodes { get; set; }

@@ -72,7 +72,7 @@ public sealed partial class EmbeddingPipeline(
 
         var artifact = await models.GetModelAsync(version, CancellationToken.None);
         var settings = options.Value;
-        var embedderOptions = new EmbedderOptions(settings.PreferGpu, settings.GpuDeviceId, settings.IntraOpThreads);
+        var embedderOptions = new EmbedderOptions(settings.PreferGpu, settings.GpuDeviceId, settings.IntraOpThreads, AllowSpinning: settings.AllowSpinning);
         var embedder = await Task.Run(() => new OnnxEmbedder(artifact, manifest, embedderOptions));
         LogModelLoaded(version, embedder.ExecutionProvider, embedder.Dimension);
         return new ModelRunner(embedder, settings, telemetry, _logger);

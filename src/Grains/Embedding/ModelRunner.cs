@@ -9,10 +9,14 @@ namespace Indexer.Grains.Embedding;
 using Indexer.Embedding;
 
 /// <summary>
-/// One loaded model version on this silo: a single ONNX Runtime session fed by a bounded queue of preprocessed images.
-/// A dedicated thread drains the queue in micro-batches (a batch runs when it is full or when
+/// One loaded model version on this silo: a single ONNX Runtime session fed by a bounded queue of images. A dedicated
+/// thread drains the queue in micro-batches (a batch runs when it is full or when
 /// <see cref="EmbeddingOptions.BatchDeadlineMilliseconds"/> has passed since its first image), so inference never runs on
-/// the thread pool that the Orleans scheduler shares. Decoding runs on the pool, limited to one image per core.
+/// the thread pool that the Orleans scheduler shares.
+/// Where images are decoded depends on the execution provider. On the GPU, decoding runs on the pool in parallel with
+/// inference (at most one image per core), so the GPU never waits for the CPU. On the CPU, the cores are the inference
+/// engine: ONNX Runtime's threads meet at a barrier after every operator, so a decode that preempts one of them stalls
+/// all of them. There, the inference thread decodes each batch itself, right before running it.
 /// </summary>
 public sealed partial class ModelRunner : IDisposable
 {
@@ -24,6 +28,7 @@ public sealed partial class ModelRunner : IDisposable
     private readonly ILogger _logger;
     private readonly Thread _thread;
     private readonly int _tensorLength;
+    private readonly bool _decodeOnInferenceThread;
     private readonly KeyValuePair<string, object?> _versionTag;
 
     public ModelRunner(OnnxEmbedder embedder, EmbeddingOptions options, IndexerTelemetry telemetry, ILogger logger)
@@ -33,6 +38,7 @@ public sealed partial class ModelRunner : IDisposable
         _telemetry = telemetry;
         _logger = logger;
         _tensorLength = ImageDecoder.TensorLength(embedder.Manifest);
+        _decodeOnInferenceThread = embedder.ExecutionProvider == "CPU";
         _versionTag = new("model.version", embedder.Manifest.Version);
         _queue = Channel.CreateBounded<Request>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = true });
         _decodeSlots = new SemaphoreSlim(options.MaxConcurrentDecodes > 0 ? options.MaxConcurrentDecodes : Environment.ProcessorCount);
@@ -48,6 +54,13 @@ public sealed partial class ModelRunner : IDisposable
     /// <summary>Decodes, preprocesses and embeds one image. Throws <see cref="InvalidImageException"/> for a bad image.</summary>
     public async Task<float[]> EmbedAsync(ReadOnlyMemory<byte> image, CancellationToken cancellationToken)
     {
+        var result = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (_decodeOnInferenceThread)
+        {
+            await EnqueueAsync(new Request(null, image, result), cancellationToken);
+            return await result.Task;
+        }
+
         var tensor = ArrayPool<float>.Shared.Rent(_tensorLength);
         var handedOff = false;
         try
@@ -62,16 +75,20 @@ public sealed partial class ModelRunner : IDisposable
                 _decodeSlots.Release();
             }
 
-            var request = new Request(tensor, new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously));
-            await _queue.Writer.WriteAsync(request, cancellationToken);
+            await EnqueueAsync(new Request(tensor, default, result), cancellationToken);
             handedOff = true;
-            _telemetry.EmbeddingQueueDepth.Add(1, _versionTag);
-            return await request.Result.Task;
+            return await result.Task;
         }
         finally
         {
             if (!handedOff) ArrayPool<float>.Shared.Return(tensor);
         }
+    }
+
+    private async Task EnqueueAsync(Request request, CancellationToken cancellationToken)
+    {
+        await _queue.Writer.WriteAsync(request, cancellationToken);
+        _telemetry.EmbeddingQueueDepth.Add(1, _versionTag);
     }
 
     /// <summary>Embeds the embedder's probe image: proves the artifact runs and yields a finite vector of the declared size.</summary>
@@ -120,14 +137,35 @@ public sealed partial class ModelRunner : IDisposable
 
     private void RunBatch(List<Request> batch, float[] input, float[] output)
     {
-        var n = batch.Count;
-        _telemetry.EmbeddingQueueDepth.Add(-n, _versionTag);
-        for (var i = 0; i < n; i++)
+        _telemetry.EmbeddingQueueDepth.Add(-batch.Count, _versionTag);
+        // Fill the input tensor; an image that fails to decode fails alone and leaves no gap in the batch.
+        var rows = new List<Request>(batch.Count);
+        foreach (var request in batch)
         {
-            batch[i].Tensor.AsSpan(0, _tensorLength).CopyTo(input.AsSpan(i * _tensorLength, _tensorLength));
-            ArrayPool<float>.Shared.Return(batch[i].Tensor);
+            var slot = input.AsSpan(rows.Count * _tensorLength, _tensorLength);
+            if (request.Tensor is { } tensor)
+            {
+                tensor.AsSpan(0, _tensorLength).CopyTo(slot);
+                ArrayPool<float>.Shared.Return(tensor);
+            }
+            else
+            {
+                try
+                {
+                    ImageDecoder.Preprocess(request.Image.Span, Manifest, ImageLimits.Default, slot);
+                }
+                catch (InvalidImageException ex)
+                {
+                    request.Result.TrySetException(ex);
+                    continue;
+                }
+            }
+
+            rows.Add(request);
         }
 
+        var n = rows.Count;
+        if (n == 0) return;
         var dimension = _embedder.Dimension;
         var started = Stopwatch.GetTimestamp();
         try
@@ -137,7 +175,7 @@ public sealed partial class ModelRunner : IDisposable
         catch (Exception ex)
         {
             LogInferenceFailed(ex, Manifest.Version, n);
-            foreach (var request in batch) request.Result.TrySetException(ex);
+            foreach (var request in rows) request.Result.TrySetException(ex);
             _telemetry.ImagesEmbedded.Add(n, _versionTag, new("outcome", "error"));
             return;
         }
@@ -147,7 +185,7 @@ public sealed partial class ModelRunner : IDisposable
         _telemetry.ImagesEmbedded.Add(n, _versionTag, new("outcome", "ok"));
         for (var i = 0; i < n; i++)
         {
-            batch[i].Result.TrySetResult(output.AsSpan(i * dimension, dimension).ToArray());
+            rows[i].Result.TrySetResult(output.AsSpan(i * dimension, dimension).ToArray());
         }
     }
 
@@ -160,7 +198,8 @@ public sealed partial class ModelRunner : IDisposable
         _decodeSlots.Dispose();
     }
 
-    private sealed record Request(float[] Tensor, TaskCompletionSource<float[]> Result);
+    /// <summary>An image to embed: preprocessed already (<see cref="Tensor"/>) or still encoded (<see cref="Image"/>).</summary>
+    private sealed record Request(float[]? Tensor, ReadOnlyMemory<byte> Image, TaskCompletionSource<float[]> Result);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Inference with model {Version} failed for a batch of {Count}")]
     private partial void LogInferenceFailed(Exception ex, string version, int count);

@@ -43,7 +43,20 @@ public static class SiloHostingExtensions
             });
             if (cluster.Mode == ClusteringMode.AzureTable)
             {
-                silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort);
+                if (string.IsNullOrWhiteSpace(cluster.AdvertisedAddress))
+                {
+                    silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort);
+                }
+                else if (IPAddress.TryParse(cluster.AdvertisedAddress, out var address))
+                {
+                    silo.ConfigureEndpoints(address, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false);
+                }
+                else
+                {
+                    throw new OptionsValidationException(ClusterSettings.Section, typeof(ClusterSettings),
+                        [$"Indexer:Cluster:AdvertisedAddress '{cluster.AdvertisedAddress}' is not an IP address"]);
+                }
+
                 silo.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(storage.ConnectionString));
             }
             else

@@ -30,6 +30,12 @@ public sealed class ClusterSettings
     [Range(1, 65535)]
     public int GatewayPort { get; set; } = 30000;
 
+    /// <summary>
+    /// AzureTable mode: the address this silo listens on and advertises to the others. Empty means the host's
+    /// address as DNS resolves it; set 127.0.0.1 to run several silos on one machine.
+    /// </summary>
+    public string? AdvertisedAddress { get; set; }
+
     /// <summary>Localhost mode with several silos: the silo port of the first one, which the others join. 0 = this silo is the first.</summary>
     [Range(0, 65535)]
     public int PrimarySiloPort { get; set; }
