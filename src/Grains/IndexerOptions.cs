@@ -12,7 +12,7 @@ public sealed class StorageOptions
     public string ConnectionString { get; set; } = "UseDevelopmentStorage=true";
 
     /// <summary>Prefix of every container name, so several deployments (or test runs) can share one account.</summary>
-    [RegularExpression("^[a-z0-9]{0,20}$", ErrorMessage = "Indexer:Storage:ContainerPrefix must be at most 20 lowercase letters or digits.")]
+    [RegularExpression("^([a-z][a-z0-9]{0,19})?$", ErrorMessage = "Indexer:Storage:ContainerPrefix must be empty or a lowercase letter followed by at most 19 lowercase letters or digits (it also prefixes a table name).")]
     public string ContainerPrefix { get; set; } = "";
 }
 
@@ -69,6 +69,12 @@ public sealed class GalleryOptions
     /// </summary>
     [Range(1, 100_000)]
     public int MaxPending { get; set; } = 4096;
+
+    /// <summary>
+    /// How soon, and how often, a gallery with pending items is woken if nothing else calls it (after a silo failure).
+    /// Orleans reminders tick at most once a minute unless the silo lowers <c>ReminderOptions.MinimumReminderPeriod</c>.
+    /// </summary>
+    public TimeSpan ResumeReminderPeriod { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Largest k a search may ask for.</summary>
     [Range(1, 10_000)]

@@ -10,4 +10,7 @@ public static class IndexerStorageNames
     public const string SegmentsContainer = "segments";
     public const string ModelsContainer = "models";
     public const string GrainStateContainer = "grainstate";
+
+    /// <summary>The Azure table of Orleans reminders (table names allow letters and digits only).</summary>
+    public const string RemindersTable = "reminders";
 }

@@ -22,8 +22,14 @@ public sealed partial class GalleryGrain(
     IOptions<GalleryOptions> options,
     IndexerTelemetry telemetry,
     TimeProvider time,
-    ILogger<GalleryGrain> logger) : Grain, IGalleryGrain
+    ILogger<GalleryGrain> logger) : Grain, IGalleryGrain, IRemindable
 {
+    /// <summary>
+    /// Registered while items are pending, so that a gallery whose silo died with work in its manifest is reactivated
+    /// and finishes that work even if no client calls it again.
+    /// </summary>
+    public const string ResumeReminder = "resume-ingest";
+
     /// <summary>Failures kept for <see cref="GalleryStats.RecentFailures"/>; older ones are only counted.</summary>
     public const int RecentFailureLimit = 50;
 
@@ -48,6 +54,7 @@ public sealed partial class GalleryGrain(
     private GalleryKey _key;
     private readonly CancellationTokenSource _deactivating = new();
     private Task? _ingestLoop;
+    private IGrainReminder? _resumeReminder;
 
     private GalleryManifest Manifest => state.State;
 
@@ -63,6 +70,7 @@ public sealed partial class GalleryGrain(
         }
 
         SyncPending();
+        _resumeReminder = await this.GetReminder(ResumeReminder);
         if (Manifest.Segments.Count > 0 || Manifest.Pending.Count > 0)
         {
             LogActivated(_key.ToString(), _index.Count, Manifest.Segments.Count, Manifest.Pending.Count);
@@ -150,6 +158,8 @@ public sealed partial class GalleryGrain(
 
         if (accepted.Count > 0 || Manifest.CreatedAt is null)
         {
+            // The reminder first: a crash after the manifest write must not leave pending work that nothing resumes.
+            if (accepted.Count > 0) await EnsureResumeReminderAsync();
             Manifest.CreatedAt ??= time.GetUtcNow();
             Manifest.Pending.AddRange(accepted);
             await PersistAsync();
@@ -244,6 +254,33 @@ public sealed partial class GalleryGrain(
         return result;
     }
 
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ResumeReminder) return;
+        if (Manifest.Pending.Count == 0 && (_ingestLoop is null || _ingestLoop.IsCompleted))
+        {
+            await DropResumeReminderAsync();
+            return;
+        }
+
+        EnsureIngesting();
+    }
+
+    private async Task EnsureResumeReminderAsync()
+    {
+        if (_resumeReminder is not null) return;
+        var period = _options.ResumeReminderPeriod;
+        _resumeReminder = await this.RegisterOrUpdateReminder(ResumeReminder, period, period);
+    }
+
+    private async Task DropResumeReminderAsync()
+    {
+        var reminder = _resumeReminder ?? await this.GetReminder(ResumeReminder);
+        if (reminder is null) return;
+        await this.UnregisterReminder(reminder);
+        _resumeReminder = null;
+    }
+
     private void EnsureIngesting()
     {
         if (_ingestLoop is { IsCompleted: false } || _pendingById.Count == 0 || _deactivating.IsCancellationRequested) return;
@@ -279,7 +316,12 @@ public sealed partial class GalleryGrain(
                     inFlight.Enqueue((batch, version, worker.EmbedStoredAsync(version, batch.Select(p => p.ContentHash).ToList())));
                 }
 
-                if (inFlight.Count == 0) break;
+                if (inFlight.Count == 0)
+                {
+                    if (Manifest.Pending.Count == 0) await DropResumeReminderAsync();
+                    break;
+                }
+
                 var (done, doneVersion, work) = inFlight.Peek();
                 var outcomes = await work;
                 inFlight.Dequeue();

@@ -7,6 +7,7 @@ using Indexer.Storage;
 using Indexer.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Hosting;
 using Orleans.TestingHost;
 
 namespace Indexer.Tests.Cluster;
@@ -31,6 +32,7 @@ public sealed class SiloFailureTests : IAsyncLifetime
             ["Indexer:Storage:ConnectionString"] = _azurite.ConnectionString,
             ["Indexer:Storage:ContainerPrefix"] = "k" + Guid.NewGuid().ToString("N")[..8],
             ["Indexer:Galleries:IngestBatchSize"] = "16",
+            ["Indexer:Galleries:ResumeReminderPeriod"] = "00:00:02",
         };
         var builder = new InProcessTestClusterBuilder(2);
         builder.ConfigureSiloHost((_, host) =>
@@ -38,7 +40,11 @@ public sealed class SiloFailureTests : IAsyncLifetime
             host.Configuration.AddInMemoryCollection(settings);
             host.Services.AddIndexerGrainServices(host.Configuration);
         });
-        builder.ConfigureSilo((_, silo) => silo.AddIndexerGrainState());
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddIndexerPersistence();
+            silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromSeconds(1));
+        });
         _cluster = builder.Build();
         await _cluster.DeployAsync();
 
@@ -50,22 +56,12 @@ public sealed class SiloFailureTests : IAsyncLifetime
     [Fact]
     public async Task KillSilo_HoldingAGalleryMidIngest_TheGalleryResumesElsewhereWithEveryItemOnce()
     {
-        // Galleries are placed by Orleans; take the first one that lands on the second silo, which is the one killed.
-        var victim = _cluster.Silos[1];
-        GalleryClient? gallery = null;
-        IGalleryGrain? grain = null;
-        for (var attempt = 0; gallery is null && attempt < 50; attempt++)
-        {
-            var candidate = _client.Gallery("alice", $"crash-{attempt}");
-            await candidate.CreateAsync();
-            var candidateGrain = _cluster.Client.GetGrain<IGalleryGrain>(candidate.Key.ToString());
-            if (_cluster.TryGetGrainContext(candidateGrain.GetGrainId(), out var context) && context.Address.SiloAddress == victim.SiloAddress)
-            {
-                (gallery, grain) = (candidate, candidateGrain);
-            }
-        }
-
-        Assert.True(gallery is not null && grain is not null, "no gallery was placed on the second silo");
+        var gallery = _client.Gallery("alice", "crash");
+        await gallery.CreateAsync();
+        var grain = _cluster.Client.GetGrain<IGalleryGrain>(gallery.Key.ToString());
+        Assert.True(_cluster.TryGetGrainContext(grain.GetGrainId(), out var placed));
+        var victim = _cluster.Silos.Single(s => s.SiloAddress == placed.Address.SiloAddress);
+        var survivor = _cluster.Silos.Single(s => s != victim);
 
         var accepted = await gallery.UploadAsync(SampleImages.Uploads(0, 160).ToList());
         Assert.Equal(160, accepted.Accepted.Count);
@@ -75,6 +71,10 @@ public sealed class SiloFailureTests : IAsyncLifetime
 
         await _cluster.KillSiloAsync(victim);
 
+        // Nobody calls the gallery now: its resume reminder must bring it back on the surviving silo.
+        await WaitUntilAsync(async () =>
+            _cluster.TryGetGrainContext(grain.GetGrainId(), out var context) && context.Address.SiloAddress == survivor.SiloAddress,
+            TimeSpan.FromMinutes(2));
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var stats = await RetryAsync(() => gallery.WaitUntilIndexedAsync(cancellationToken: timeout.Token));
         Assert.Equal(160, stats.Items);
@@ -108,9 +108,9 @@ public sealed class SiloFailureTests : IAsyncLifetime
         }
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow.AddMinutes(1);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromMinutes(1));
         while (!await condition())
         {
             if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not reached");
