@@ -108,24 +108,14 @@ public sealed class BlobSegmentStore
     }
 
     /// <summary>
-    /// Encodes and writes a segment. Writing an existing name overwrites it: a write retried after a crash
-    /// carries the same content, so the last write wins safely.
+    /// Encodes and writes a segment, overwriting a blob of the same name. Galleries use <see cref="TryCreateAsync"/>,
+    /// which never overwrites; this is for tools that rewrite a segment on purpose.
     /// </summary>
     public async Task<SegmentInfo> WriteAsync(string galleryKey, long sequence, IReadOnlyList<SegmentRecord> records, CancellationToken ct)
     {
         string name = SegmentName(galleryKey, sequence);
-        byte[] bytes = SegmentCodec.Encode(records);
-        BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
-        var options = new BlobUploadOptions
-        {
-            HttpHeaders = new BlobHttpHeaders { ContentType = "application/octet-stream" },
-            Metadata = new Dictionary<string, string>
-            {
-                [RecordCountMetadata] = records.Count.ToString(CultureInfo.InvariantCulture),
-            },
-        };
-        await container.GetBlobClient(name).UploadAsync(BinaryData.FromBytes(bytes), options, ct).ConfigureAwait(false);
-        return new SegmentInfo(name, sequence, records.Count, bytes.Length);
+        long bytes = await UploadAsync(name, records, conditions: null, ct).ConfigureAwait(false);
+        return new SegmentInfo(name, sequence, records.Count, bytes);
     }
 
     /// <summary>
@@ -136,6 +126,19 @@ public sealed class BlobSegmentStore
     public async Task<SegmentInfo?> TryCreateAsync(string galleryKey, long sequence, IReadOnlyList<SegmentRecord> records, CancellationToken ct)
     {
         string name = SegmentName(galleryKey, sequence);
+        try
+        {
+            long bytes = await UploadAsync(name, records, new BlobRequestConditions { IfNoneMatch = ETag.All }, ct).ConfigureAwait(false);
+            return new SegmentInfo(name, sequence, records.Count, bytes);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            return null;
+        }
+    }
+
+    private async Task<long> UploadAsync(string name, IReadOnlyList<SegmentRecord> records, BlobRequestConditions? conditions, CancellationToken ct)
+    {
         byte[] bytes = SegmentCodec.Encode(records);
         BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
         var options = new BlobUploadOptions
@@ -145,18 +148,10 @@ public sealed class BlobSegmentStore
             {
                 [RecordCountMetadata] = records.Count.ToString(CultureInfo.InvariantCulture),
             },
-            Conditions = new BlobRequestConditions { IfNoneMatch = Azure.ETag.All },
+            Conditions = conditions,
         };
-        try
-        {
-            await container.GetBlobClient(name).UploadAsync(BinaryData.FromBytes(bytes), options, ct).ConfigureAwait(false);
-        }
-        catch (Azure.RequestFailedException ex) when (ex.Status is 409 or 412)
-        {
-            return null;
-        }
-
-        return new SegmentInfo(name, sequence, records.Count, bytes.Length);
+        await container.GetBlobClient(name).UploadAsync(BinaryData.FromBytes(bytes), options, ct).ConfigureAwait(false);
+        return bytes.Length;
     }
 
     /// <summary>Reads and decodes the segment called <paramref name="name"/>.</summary>

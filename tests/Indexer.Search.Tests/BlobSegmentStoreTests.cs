@@ -40,6 +40,21 @@ public sealed class BlobSegmentStoreTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task TryCreate_never_overwrites_a_taken_name()
+    {
+        BlobSegmentStore store = NewStore();
+        SegmentRecord[] first = Records(seed: 4, count: 3);
+        SegmentInfo? created = await store.TryCreateAsync("g", 1, first, CancellationToken.None);
+        SegmentInfo? again = await store.TryCreateAsync("g", 1, Records(seed: 5, count: 4), CancellationToken.None);
+        SegmentInfo? next = await store.TryCreateAsync("g", 2, Records(seed: 5, count: 4), CancellationToken.None);
+
+        Assert.NotNull(created);
+        Assert.Null(again);
+        Assert.NotNull(next);
+        SegmentCodecTests.AssertSameRecords(first, await store.ReadAsync(created.Name, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task List_returns_segments_in_sequence_order_with_counts_and_sizes()
     {
         BlobSegmentStore store = NewStore();
