@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using SkiaSharp;
 
@@ -19,8 +20,10 @@ public static class ImageDecoder
     }
 
     /// <summary>
-    /// Cheap header-only check: format, dimensions and limits. Use it at upload time to reject
-    /// bad files before storing them.
+    /// Cheap check without decoding pixels: format, dimensions and limits, and, for formats whose end can be checked
+    /// from the bytes alone (PNG, WebP, GIF, BMP), that the file is complete. Use it at upload time to reject bad files
+    /// before storing them. A truncated JPEG passes: JPEG files may legally carry data after their end marker (motion
+    /// photos append a video), so only decoding tells; <see cref="Preprocess"/> rejects it.
     /// </summary>
     /// <exception cref="InvalidImageException">The image is empty, too large, of an unsupported format, corrupt, or outside the size limits.</exception>
     public static unsafe ImageInfo Probe(ReadOnlySpan<byte> bytes, ImageLimits limits)
@@ -31,9 +34,28 @@ public static class ImageDecoder
         {
             using var skData = SKData.Create((IntPtr)data, bytes.Length);
             using var codec = OpenCodec(skData, bytes);
-            return CheckHeader(codec, limits).Info;
+            var info = CheckHeader(codec, limits).Info;
+            if (!LooksComplete(codec.EncodedFormat, bytes)) throw Corrupt();
+            return info;
         }
     }
+
+    /// <summary>
+    /// Bytes at the end of a PNG searched for its IEND chunk: some writers append a little data after it, and a file cut
+    /// off anywhere before it has no IEND at all.
+    /// </summary>
+    private const int PngTrailerWindow = 1024;
+
+    /// <summary>Whether the file reaches the end its format declares: PNG's IEND chunk, the stored size of RIFF (WebP) and BMP.</summary>
+    private static bool LooksComplete(SKEncodedImageFormat format, ReadOnlySpan<byte> b) => format switch
+    {
+        // The last chunk: length 0, type IEND, CRC AE 42 60 82.
+        SKEncodedImageFormat.Png => b[Math.Max(0, b.Length - PngTrailerWindow)..]
+            .IndexOf((ReadOnlySpan<byte>)[0, 0, 0, 0, (byte)'I', (byte)'E', (byte)'N', (byte)'D', 0xAE, 0x42, 0x60, 0x82]) >= 0,
+        SKEncodedImageFormat.Webp => b.Length >= 12 && (long)BinaryPrimitives.ReadUInt32LittleEndian(b[4..]) + 8 <= b.Length,
+        SKEncodedImageFormat.Bmp => b.Length >= 6 && BinaryPrimitives.ReadUInt32LittleEndian(b[2..]) <= b.Length,
+        _ => true,
+    };
 
     /// <summary>
     /// Decodes the whole image, resizes it (ignoring aspect ratio) to the manifest's input size and

@@ -283,6 +283,26 @@ public sealed class ImageDecoderTests
         Assert.Equal(new ImageInfo(320, 240, "JPEG"), ImageDecoder.Probe(jpeg.AsSpan(0, jpeg.Length / 2), ImageLimits.Default));
     }
 
+    [Theory]
+    [InlineData(SKEncodedImageFormat.Png)]
+    [InlineData(SKEncodedImageFormat.Webp)]
+    public void Probe_WhenAFormatWithADeclaredEndIsTruncated_ThrowsCorrupt(SKEncodedImageFormat format)
+    {
+        var image = TestImages.Pattern(4, 320, 240, format);
+
+        var ex = Assert.Throws<InvalidImageException>(() => ImageDecoder.Probe(image.AsSpan(0, image.Length * 2 / 3), ImageLimits.Default));
+
+        Assert.Equal(ImageRejection.Corrupt, ex.Kind);
+    }
+
+    [Fact]
+    public void Probe_WhenAPngCarriesAFewBytesAfterItsEnd_Succeeds()
+    {
+        var png = TestImages.Pattern(5, 64, 48, SKEncodedImageFormat.Png);
+
+        Assert.Equal(new ImageInfo(64, 48, "PNG"), ImageDecoder.Probe([.. png, .. "trailing metadata"u8], ImageLimits.Default));
+    }
+
     [Fact]
     public void Preprocess_WhenDestinationHasWrongLength_ThrowsArgumentException()
     {
