@@ -146,7 +146,31 @@ public static class CliApp
 
     private static Command ModelsCommand()
     {
-        var command = new Command("models", "list the registered model versions");
+        var list = new Command("list", "list the registered model versions (the default)");
+        list.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Models(await Connect(parse).ListModelsAsync(ct));
+            return Ok;
+        }));
+
+        var model = new Option<FileInfo>("--model") { Description = "the ONNX file", Required = true };
+        var manifest = new Option<FileInfo>("--manifest") { Description = "its JSON manifest (version, input, preprocessing, output)", Required = true };
+        var register = new Command("register", "register a model version (operators only); it is loaded and probed first and does not become current")
+        {
+            model, manifest,
+        };
+        register.SetAction((parse, ct) => Run(async () =>
+        {
+            var onnx = parse.GetValue(model)!;
+            var json = parse.GetValue(manifest)!;
+            if (!onnx.Exists) throw new UsageException($"{onnx.FullName} does not exist");
+            if (!json.Exists) throw new UsageException($"{json.FullName} does not exist");
+            var info = await Connect(parse).RegisterModelAsync(await File.ReadAllBytesAsync(onnx.FullName, ct), await File.ReadAllTextAsync(json.FullName, ct), ct);
+            AnsiConsole.MarkupLineInterpolated($"registered model [bold]{info.Version}[/] ({info.Dimension}-d, input {info.InputWidth}x{info.InputHeight})");
+            return Ok;
+        }));
+
+        var command = new Command("models", "model versions: list, register") { list, register };
         command.SetAction((parse, ct) => Run(async () =>
         {
             Output.Models(await Connect(parse).ListModelsAsync(ct));

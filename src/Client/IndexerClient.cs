@@ -10,13 +10,51 @@ namespace Indexer.Client;
 /// (content-addressed) and hands the gallery grain references only, so image bytes never travel through a gallery.
 /// Callers here are trusted with any user's galleries: user-level authorisation happens at the HTTP front end.
 /// </summary>
-public sealed class IndexerClient(IGrainFactory grains, BlobImageStore images)
+public sealed class IndexerClient(IGrainFactory grains, BlobImageStore images, BlobModelStore models)
 {
     public GalleryClient Gallery(string userId, string galleryId) => new(grains, images, GalleryKey.Create(userId, galleryId));
 
     public Task<IReadOnlyList<ModelVersionInfo>> ListModelsAsync() => Registry.ListAsync();
 
+    public Task<ModelVersionInfo?> GetModelAsync(string version) => Registry.GetAsync(version);
+
     public Task<string?> GetCurrentModelAsync() => Registry.GetCurrentAsync();
+
+    /// <summary>
+    /// Registers a model version from its ONNX artifact and manifest: the manifest is checked, both are stored, and an
+    /// embedding worker loads the artifact and runs it on a probe image. If anything fails, the error says what and
+    /// nothing stays registered or stored. Registering does not make the version current.
+    /// </summary>
+    public async Task<ModelVersionInfo> RegisterModelAsync(ReadOnlyMemory<byte> onnx, string manifestJson, CancellationToken cancellationToken = default)
+    {
+        ModelManifest manifest;
+        try
+        {
+            manifest = ModelManifest.FromJson(manifestJson);
+        }
+        catch (InvalidModelException ex)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidModel, $"the manifest is not valid: {ex.Message}");
+        }
+
+        Ids.Require(manifest.Version, "model version");
+        if (await Registry.GetAsync(manifest.Version) is not null)
+        {
+            throw new IndexerException(IndexerErrorCode.Conflict, $"model version '{manifest.Version}' is already registered; register the new model under a new version");
+        }
+
+        if (onnx.IsEmpty) throw new IndexerException(IndexerErrorCode.InvalidModel, "the model artifact is empty");
+        await models.PutAsync(manifest.Version, onnx, manifest.ToJson(), cancellationToken);
+        try
+        {
+            return await Registry.RegisterAsync(manifest.Version);
+        }
+        catch (IndexerException ex) when (ex.Code is IndexerErrorCode.InvalidModel or IndexerErrorCode.NotFound)
+        {
+            await models.DeleteAsync(manifest.Version, CancellationToken.None);
+            throw;
+        }
+    }
 
     private IModelRegistryGrain Registry => grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
 }

@@ -73,6 +73,17 @@ public sealed class IndexerHttpClient(HttpClient http, string userId)
 
     public Task<ModelList> ListModelsAsync(CancellationToken ct = default) => SendAsync<ModelList>(HttpMethod.Get, "v1/models", null, ct);
 
+    /// <summary>Registers a model version (operators only). It is loaded and probed by the cluster first; it does not become current.</summary>
+    public Task<ModelVersionInfo> RegisterModelAsync(ReadOnlyMemory<byte> onnx, string manifestJson, CancellationToken ct = default)
+    {
+        var form = new MultipartFormDataContent();
+        var model = new ReadOnlyMemoryContent(onnx);
+        model.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        form.Add(model, "model", "model.onnx");
+        form.Add(new StringContent(manifestJson, System.Text.Encoding.UTF8, "application/json"), "manifest");
+        return SendAsync<ModelVersionInfo>(HttpMethod.Post, "v1/models", form, ct);
+    }
+
     private string GalleryPath(string galleryId) => $"v1/users/{Uri.EscapeDataString(UserId)}/galleries/{Uri.EscapeDataString(galleryId)}";
 
     private string ItemPath(string galleryId, string itemId) => $"{GalleryPath(galleryId)}/items/{Uri.EscapeDataString(itemId)}";

@@ -332,7 +332,7 @@ public static class ResNet18Model
         shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = dimension });
     }
 
-    private static string UniqueName(GraphProto graph, string baseName)
+    internal static string UniqueName(GraphProto graph, string baseName)
     {
         var used = new HashSet<string>(StringComparer.Ordinal);
         used.UnionWith(graph.Input.Select(i => i.Name));
@@ -349,7 +349,7 @@ public static class ResNet18Model
         return name;
     }
 
-    private static string UniqueNodeName(GraphProto graph, string baseName)
+    internal static string UniqueNodeName(GraphProto graph, string baseName)
     {
         var used = graph.Node.Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
         var name = baseName;

@@ -53,6 +53,15 @@ public sealed class BlobModelStore
             .UploadAsync(BinaryData.FromBytes(Encoding.UTF8.GetBytes(manifestJson)), manifestOptions, ct).ConfigureAwait(false);
     }
 
+    /// <summary>Removes a version's manifest, then its artifact (the reverse of <see cref="PutAsync"/>). Idempotent.</summary>
+    public async Task DeleteAsync(string version, CancellationToken ct)
+    {
+        ValidateVersion(version);
+        BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
+        await container.GetBlobClient(ManifestBlob(version)).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+        await container.GetBlobClient(ModelBlob(version)).DeleteIfExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+    }
+
     /// <summary>Returns the ONNX bytes of <paramref name="version"/>.</summary>
     /// <exception cref="KeyNotFoundException">No model is stored for that version.</exception>
     public async Task<byte[]> GetModelAsync(string version, CancellationToken ct)

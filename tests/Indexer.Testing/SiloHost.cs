@@ -13,7 +13,7 @@ namespace Indexer.Testing;
 /// </summary>
 public sealed class SiloHost : IAsyncDisposable
 {
-    public const string AliceKey = "alice-key-0123456789", BobKey = "bob-key-0123456789ab";
+    public const string AliceKey = "alice-key-0123456789", BobKey = "bob-key-0123456789ab", OperatorKey = "operator-key-0123456789";
 
     private readonly Azurite _azurite;
     private readonly Dictionary<string, string?> _settings;
@@ -35,6 +35,9 @@ public sealed class SiloHost : IAsyncDisposable
             ["Indexer:Auth:Users:0:ApiKey"] = AliceKey,
             ["Indexer:Auth:Users:1:Id"] = "bob",
             ["Indexer:Auth:Users:1:ApiKey"] = BobKey,
+            ["Indexer:Auth:Users:2:Id"] = "ops",
+            ["Indexer:Auth:Users:2:ApiKey"] = OperatorKey,
+            ["Indexer:Auth:Users:2:Admin"] = "true",
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>()) _settings[key] = value;
@@ -68,6 +71,8 @@ public sealed class SiloHost : IAsyncDisposable
     public IndexerHttpClient Alice => HttpAs("alice", AliceKey);
 
     public IndexerHttpClient Bob => HttpAs("bob", BobKey);
+
+    public IndexerHttpClient Operator => HttpAs("ops", OperatorKey);
 
     public HttpClient RawHttp(string? apiKey = null)
     {

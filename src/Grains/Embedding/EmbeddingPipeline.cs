@@ -41,7 +41,17 @@ public sealed partial class EmbeddingPipeline(
     public async Task<(ModelManifest Manifest, string Provider)> ValidateAsync(string version)
     {
         var runner = await GetRunnerAsync(version);
-        await Task.Run(runner.Probe);
+        try
+        {
+            await Task.Run(runner.Probe);
+        }
+        catch
+        {
+            // A model that loads but fails its probe is not kept: a corrected artifact under the same version must load anew.
+            if (_runners.TryRemove(version, out var failed) && failed.IsValueCreated && failed.Value.IsCompletedSuccessfully) failed.Value.Result.Dispose();
+            throw;
+        }
+
         return (runner.Manifest, runner.ExecutionProvider);
     }
 

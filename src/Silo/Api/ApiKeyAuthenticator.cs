@@ -19,6 +19,9 @@ public sealed class ApiUser
 
     /// <summary>The key the user sends in the <c>X-Api-Key</c> header.</summary>
     public string ApiKey { get; set; } = "";
+
+    /// <summary>An operator: may register model versions. Operators get no access to other users' galleries.</summary>
+    public bool Admin { get; set; }
 }
 
 internal sealed class AuthSettingsValidator : IValidateOptions<AuthSettings>
@@ -51,19 +54,24 @@ internal sealed class AuthSettingsValidator : IValidateOptions<AuthSettings>
 /// </summary>
 public sealed class ApiKeyAuthenticator(IOptions<AuthSettings> settings)
 {
-    private readonly (byte[] Digest, string UserId)[] _keys =
-        settings.Value.Users.Select(u => (Digest(u.ApiKey), u.Id)).ToArray();
+    private readonly (byte[] Digest, ApiUser User)[] _keys =
+        settings.Value.Users.Select(u => (Digest(u.ApiKey), u)).ToArray();
 
     /// <summary>The user the request's key belongs to, or null.</summary>
-    public string? Authenticate(HttpRequest request)
+    public string? Authenticate(HttpRequest request) => FindUser(request)?.Id;
+
+    /// <summary>Whether the request's key belongs to an operator.</summary>
+    public bool IsAdmin(HttpRequest request) => FindUser(request)?.Admin == true;
+
+    private ApiUser? FindUser(HttpRequest request)
     {
         var key = request.Headers[IndexerHttpClient.ApiKeyHeader].ToString();
         if (string.IsNullOrEmpty(key)) return null;
         var digest = Digest(key);
-        string? user = null;
-        foreach (var (candidate, userId) in _keys)
+        ApiUser? user = null;
+        foreach (var (candidate, candidateUser) in _keys)
         {
-            if (CryptographicOperations.FixedTimeEquals(candidate, digest)) user = userId;
+            if (CryptographicOperations.FixedTimeEquals(candidate, digest)) user = candidateUser;
         }
 
         return user;

@@ -23,6 +23,9 @@ public static class IndexerApi
     {
         var v1 = app.MapGroup("/v1").AddEndpointFilter<IndexerErrorFilter>();
         v1.MapGet("/models", ListModels).WithSummary("Registered model versions and the current one.");
+        v1.MapGet("/models/{version}", GetModel).WithSummary("One registered model version.");
+        v1.MapPost("/models", RegisterModel).DisableAntiforgery().AddEndpointFilter<AdminFilter>().WithTags("Models")
+            .WithSummary("Registers a model version (operators only; multipart: 'model' = the ONNX file, 'manifest' = its JSON manifest). The model is loaded and probed first; it does not become current.");
 
         var gallery = v1.MapGroup("/users/{userId}/galleries/{galleryId}")
             .AddEndpointFilter<UserAuthorizationFilter>()
@@ -42,6 +45,28 @@ public static class IndexerApi
 
     private static async Task<Ok<ModelList>> ListModels(IndexerClient client) =>
         TypedResults.Ok(new ModelList(await client.GetCurrentModelAsync(), await client.ListModelsAsync()));
+
+    private static async Task<Results<Ok<ModelVersionInfo>, ProblemHttpResult>> GetModel(string version, IndexerClient client) =>
+        await client.GetModelAsync(version) is { } info ? TypedResults.Ok(info) : Problem(404, $"model version '{version}' is not registered");
+
+    private static async Task<Results<Created<ModelVersionInfo>, ProblemHttpResult>> RegisterModel(HttpRequest request, IndexerClient client, CancellationToken ct)
+    {
+        if (!request.HasFormContentType) return Problem(400, "send multipart/form-data with parts 'model' (the ONNX file) and 'manifest' (its JSON manifest)");
+        var form = await request.ReadFormAsync(ct);
+        if (form.Files.GetFile("model") is not { } model) return Problem(400, "the request has no part named 'model'");
+        string? manifest = form.TryGetValue("manifest", out var text) && !string.IsNullOrWhiteSpace(text) ? text.ToString() : null;
+        if (manifest is null && form.Files.GetFile("manifest") is { } manifestFile)
+        {
+            using var reader = new StreamReader(manifestFile.OpenReadStream());
+            manifest = await reader.ReadToEndAsync(ct);
+        }
+
+        if (manifest is null) return Problem(400, "the request has no part named 'manifest'");
+        using var buffer = new MemoryStream();
+        await model.CopyToAsync(buffer, ct);
+        var info = await client.RegisterModelAsync(buffer.ToArray(), manifest, ct);
+        return TypedResults.Created($"/v1/models/{Uri.EscapeDataString(info.Version)}", info);
+    }
 
     private static async Task<Ok<GalleryStats>> Create(string userId, string galleryId, IndexerClient client) =>
         TypedResults.Ok(await client.Gallery(userId, galleryId).CreateAsync());
@@ -157,6 +182,18 @@ internal sealed class UserAuthorizationFilter(ApiKeyAuthenticator authenticator)
             return IndexerApi.Problem(403, "this API key does not give access to that user's galleries");
         }
 
+        return await next(context);
+    }
+}
+
+/// <summary>Operators only: 401 without a known API key, 403 for a user who is not an operator.</summary>
+internal sealed class AdminFilter(ApiKeyAuthenticator authenticator) : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var request = context.HttpContext.Request;
+        if (authenticator.Authenticate(request) is null) return IndexerApi.Problem(401, $"send your API key in the {IndexerHttpClient.ApiKeyHeader} header");
+        if (!authenticator.IsAdmin(request)) return IndexerApi.Problem(403, "only operators may register model versions");
         return await next(context);
     }
 }

@@ -28,7 +28,8 @@ public static class SiloHostingExtensions
         services.AddOptions<AuthSettings>().Bind(configuration.GetSection(AuthSettings.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AuthSettings>, AuthSettingsValidator>();
         services.AddSingleton<ApiKeyAuthenticator>();
-        services.AddSingleton(sp => new IndexerClient(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<BlobImageStore>()));
+        services.AddSingleton(sp => new IndexerClient(
+            sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<BlobImageStore>(), sp.GetRequiredService<BlobModelStore>()));
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = IndexerApi.MaxRequestBytes);
         services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(o => o.MultipartBodyLengthLimit = IndexerApi.MaxRequestBytes);
 

@@ -50,7 +50,7 @@ public sealed class SiloFailureTests : IAsyncLifetime
 
         var services = _cluster.Silos[0].ServiceProvider;
         await services.GetRequiredService<BuiltInModel>().EnsureRegisteredAsync();
-        _client = new IndexerClient(_cluster.Client, services.GetRequiredService<BlobImageStore>());
+        _client = new IndexerClient(_cluster.Client, services.GetRequiredService<BlobImageStore>(), services.GetRequiredService<BlobModelStore>());
     }
 
     [Fact]
