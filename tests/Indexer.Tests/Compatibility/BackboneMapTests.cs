@@ -52,4 +52,42 @@ public sealed class BackboneMapTests(Xunit.Abstractions.ITestOutputHelper output
         var identity = fit.Candidates.Single(c => c.Map.Kind == MapKind.Identity);
         Assert.True(identity.HeldOut.Mean < 0.5, $"without a map the spaces do not agree (identity mean {identity.HeldOut.Mean:F3})");
     }
+
+    /// <summary>
+    /// A new version that agrees with v1 (up to a rotation) except on one kind of picture, bags, which it embeds
+    /// unrelated to how v1 did. Calibrated on half of the items, the predictor must rank the other half's bags as the
+    /// least compatible from their v1 vectors alone.
+    /// </summary>
+    [Fact]
+    public void Predict_NewVersionIncompatibleOnOneClass_RanksThatClassFirst()
+    {
+        const int d = 512, calibration = Images / 2;
+        var bag = LabeledImages.ClassNames.ToList().IndexOf("Bag");
+        var old = Features.Value;
+        var rotate = LinearMap.FromWeights(MapKind.Orthogonal, d, d, RandomOrthogonal.Create(d, seed: 12));
+        var random = new Random(13);
+        var @new = new float[old.Length];
+        var isBag = new bool[Images];
+        for (var i = 0; i < Images; i++)
+        {
+            isBag[i] = SampleImages.Images.Labels[i] == bag;
+            // A bag's new vector is where v1 (rotated) puts some unrelated picture.
+            var source = isBag[i] ? random.Next(Images) : i;
+            rotate.Apply(old.AsSpan(source * d, d), @new.AsSpan(i * d, d));
+        }
+
+        var fit = MapFitter.Fit(old.AsSpan(0, calibration * d), @new.AsSpan(0, calibration * d), calibration, d, d, seed: 2);
+        var calibrationAgreement = MapFitter.Agreements(fit.Best, old, @new, Enumerable.Range(0, calibration).ToArray());
+        var predictor = CompatibilityPredictor.Fit(old.AsSpan(0, calibration * d), calibrationAgreement, d);
+        var rest = Enumerable.Range(calibration, Images - calibration).ToArray();
+        var predicted = rest.Select(i => predictor.Predict(old.AsSpan(i * d, d))).ToArray();
+        var actual = MapFitter.Agreements(fit.Best, old, @new, rest);
+
+        var auc = Search.Metrics.RankStatistics.RocAuc(predicted.Select(p => -p).ToArray(), rest.Select(i => isBag[i]).ToArray());
+        var spearman = Search.Metrics.RankStatistics.Spearman(predicted, actual);
+        output.WriteLine($"{rest.Count(i => isBag[i])} bags among {rest.Length} items; map {fit.Best.Kind}; predictor {predictor.Kind}: " +
+            $"AUC {auc:F3}, Spearman with true agreement {spearman:F3} (held-out within calibration {predictor.HeldOutSpearman:F3})");
+        Assert.True(auc >= 0.9, $"ROC AUC {auc:F3}");
+        Assert.True(spearman > 0.3, $"Spearman {spearman:F3}");
+    }
 }

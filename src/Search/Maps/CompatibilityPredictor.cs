@@ -1,0 +1,141 @@
+using Indexer.Search.Metrics;
+
+namespace Indexer.Search.Maps;
+
+/// <summary>How a <see cref="CompatibilityPredictor"/> turns an old vector into a predicted agreement.</summary>
+public enum PredictorKind
+{
+    /// <summary>As well as its nearest calibration items did (similarity-weighted mean of k neighbours).</summary>
+    Neighbours,
+
+    /// <summary>A ridge regression of agreement on the old vector: incompatibility along a direction of the old space.</summary>
+    Linear,
+}
+
+/// <summary>
+/// Predicts, from an item's stored old vector alone, how well the map will serve it: its expected agreement between
+/// h(old) and the new model's vector, without a new-model pass. Fitted on the calibration sample, where both are known.
+/// Two predictors are fitted on part of the sample and the one with the smaller squared error on the rest is kept,
+/// refitted on the whole sample. Squared error, not rank correlation, chooses: the items that matter are the few with
+/// low agreement, and ranks among the many well-served items are mostly noise. The held-out rank correlation with the
+/// true agreement is reported as the predictor's quality.
+/// </summary>
+public sealed class CompatibilityPredictor
+{
+    /// <summary>Neighbours averaged: enough to smooth one odd calibration item, few enough to keep regions apart.</summary>
+    public const int Neighbours = 10;
+
+    /// <summary>Ridge penalty of the linear predictor, relative to the mean eigenvalue of XᵀX.</summary>
+    public const double LinearPenalty = 1e-2;
+
+    /// <summary>Share of the calibration sample held out to choose the predictor and measure it.</summary>
+    public const double HeldOutFraction = 0.25;
+
+    private readonly Func<ReadOnlySpan<float>, double> _predict;
+
+    private CompatibilityPredictor(PredictorKind kind, double heldOutSpearman, int calibrationSize, Func<ReadOnlySpan<float>, double> predict)
+    {
+        Kind = kind;
+        HeldOutSpearman = heldOutSpearman;
+        CalibrationSize = calibrationSize;
+        _predict = predict;
+    }
+
+    public PredictorKind Kind { get; }
+
+    /// <summary>
+    /// Rank correlation between predicted and true agreement on calibration items the chosen predictor did not see;
+    /// NaN when either is constant there.
+    /// </summary>
+    public double HeldOutSpearman { get; }
+
+    public int CalibrationSize { get; }
+
+    /// <param name="oldVectors">The calibration items' old vectors, count x dimension, row-major.</param>
+    /// <param name="agreements">Each calibration item's measured agreement, cos(h(old), new).</param>
+    /// <param name="dimension">Dimension of the old vectors.</param>
+    /// <param name="seed">Seed of the split into fitted and held-out items.</param>
+    public static CompatibilityPredictor Fit(ReadOnlySpan<float> oldVectors, IReadOnlyList<double> agreements, int dimension, int seed = 0)
+    {
+        if (oldVectors.Length != (long)agreements.Count * dimension) throw new ArgumentException("one agreement per calibration vector is needed");
+        if (agreements.Count < 8) throw new ArgumentException($"{agreements.Count} calibration items are too few to fit and check a predictor", nameof(agreements));
+
+        var order = Enumerable.Range(0, agreements.Count).ToArray();
+        new Random(seed).Shuffle(order);
+        var heldOutCount = Math.Max(2, (int)(agreements.Count * HeldOutFraction));
+        var heldOut = order[..heldOutCount];
+        var fitted = order[heldOutCount..];
+        var vectors = oldVectors.ToArray();
+
+        var best = PredictorKind.Neighbours;
+        var bestError = double.PositiveInfinity;
+        var bestSpearman = double.NaN;
+        foreach (var kind in Enum.GetValues<PredictorKind>())
+        {
+            var predict = Build(kind, vectors, agreements, fitted, dimension);
+            var predicted = heldOut.Select(i => predict(vectors.AsSpan(i * dimension, dimension))).ToArray();
+            var error = heldOut.Select((i, k) => (predicted[k] - agreements[i]) * (predicted[k] - agreements[i])).Average();
+            if (error < bestError)
+            {
+                (best, bestError) = (kind, error);
+                bestSpearman = RankStatistics.Spearman(predicted, heldOut.Select(i => agreements[i]).ToArray());
+            }
+        }
+
+        return new CompatibilityPredictor(best, bestSpearman, agreements.Count, Build(best, vectors, agreements, order, dimension));
+    }
+
+    /// <summary>The predicted agreement of an item with this old vector; lower means less compatible.</summary>
+    public double Predict(ReadOnlySpan<float> oldVector) => _predict(oldVector);
+
+    private static Func<ReadOnlySpan<float>, double> Build(PredictorKind kind, float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension) =>
+        kind == PredictorKind.Linear ? BuildLinear(vectors, agreements, items, dimension) : BuildNeighbours(vectors, agreements, items, dimension);
+
+    private static Func<ReadOnlySpan<float>, double> BuildNeighbours(float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension)
+    {
+        var index = new FlatVectorIndex(dimension, items.Length);
+        var agreementById = new Dictionary<string, double>(items.Length, StringComparer.Ordinal);
+        foreach (var i in items)
+        {
+            var id = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            index.Upsert(id, vectors.AsSpan(i * dimension, dimension));
+            agreementById[id] = agreements[i];
+        }
+
+        var k = Math.Min(Neighbours, items.Length);
+        return vector =>
+        {
+            double weighted = 0, weights = 0;
+            foreach (var hit in index.Search(vector, k))
+            {
+                // Similarities of normalised vectors lie in [-1, 1]; shift so that every neighbour weighs something.
+                var weight = 1.0 + hit.Score + 1e-6;
+                weighted += weight * agreementById[hit.Id];
+                weights += weight;
+            }
+
+            return weighted / weights;
+        };
+    }
+
+    private static Func<ReadOnlySpan<float>, double> BuildLinear(float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension)
+    {
+        var rows = new float[items.Length * dimension];
+        var centred = new float[items.Length];
+        var mean = items.Average(i => agreements[i]);
+        for (var k = 0; k < items.Length; k++)
+        {
+            vectors.AsSpan(items[k] * dimension, dimension).CopyTo(rows.AsSpan(k * dimension, dimension));
+            centred[k] = (float)(agreements[items[k]] - mean);
+        }
+
+        var gram = DenseMath.TransposeTimes(rows, rows, items.Length, dimension, dimension);
+        var trace = 0.0;
+        for (var i = 0; i < dimension; i++) trace += gram[i * dimension + i];
+        var lambda = LinearPenalty * Math.Max(trace / dimension, 1e-12);
+        for (var i = 0; i < dimension; i++) gram[i * dimension + i] += lambda;
+        var weights = DenseMath.SolveSymmetricPositiveDefinite(gram, DenseMath.TransposeTimes(rows, centred, items.Length, dimension, 1), dimension, 1);
+        var w = Array.ConvertAll(weights, x => (float)x);
+        return vector => mean + VectorMath.Dot(vector, w);
+    }
+}
