@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything Indexer needs on a fresh Debian machine with the .NET SDK, node and npm:
-# the Fashion-MNIST dataset (Debian package), Azurite (npm) and the NuGet packages.
+# the Fashion-MNIST dataset and scikit-learn (Debian packages; scikit-learn is the independent
+# reference the metric tests check against), Azurite (npm) and the NuGet packages.
 # Safe to run again: each step is skipped when its result is already there.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-dataset_dir=/usr/share/datasets/fashion-mnist
-if [ ! -f "$dataset_dir/t10k-images-idx3-ubyte.gz" ]; then
-  echo "setup: installing Debian package dataset-fashion-mnist"
+missing=()
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
+/usr/bin/python3 -c "import sklearn" 2>/dev/null || missing+=(python3-sklearn)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if [ ! -x "$root/tools/azurite/node_modules/.bin/azurite" ]; then
