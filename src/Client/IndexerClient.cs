@@ -142,6 +142,9 @@ public sealed class GalleryClient
 
     public Task<SearchResult> SearchByItemAsync(string itemId, int k) => _gallery.SearchByItemAsync(itemId, k);
 
+    /// <summary>Searches with many query vectors in one call (one pass over the gallery per block of queries).</summary>
+    public Task<IReadOnlyList<SearchResult>> SearchManyAsync(IReadOnlyList<QueryEmbedding> queries, int k) => _gallery.SearchManyAsync(queries, k);
+
     public Task<bool> DeleteAsync(string itemId) => _gallery.DeleteItemAsync(itemId);
 
     public Task<GalleryItem?> GetItemAsync(string itemId) => _gallery.GetItemAsync(itemId);

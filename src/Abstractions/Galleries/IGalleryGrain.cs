@@ -22,6 +22,13 @@ public interface IGalleryGrain : IGrainWithStringKey
     [Alias("search")]
     Task<SearchResult> SearchAsync(QueryEmbedding query, int k);
 
+    /// <summary>
+    /// Top-<paramref name="k"/> for several query vectors at once: queries of one model version share each pass over the
+    /// gallery's vectors, so a batch costs little more than one query (evaluation harnesses, "more like these").
+    /// </summary>
+    [Alias("search-many")]
+    Task<IReadOnlyList<SearchResult>> SearchManyAsync(IReadOnlyList<QueryEmbedding> queries, int k);
+
     /// <summary>Top-<paramref name="k"/> items most similar to an item already in the gallery (the item itself excluded).</summary>
     [Alias("search-by-item")]
     Task<SearchResult> SearchByItemAsync(string itemId, int k);

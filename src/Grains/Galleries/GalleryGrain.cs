@@ -183,6 +183,30 @@ public sealed partial class GalleryGrain(
         return Task.FromResult(TimedSearch(query, k, excludeId: null));
     }
 
+    public Task<IReadOnlyList<SearchResult>> SearchManyAsync(IReadOnlyList<QueryEmbedding> queries, int k)
+    {
+        RequireExists();
+        ArgumentNullException.ThrowIfNull(queries);
+        RequireK(k);
+        if (queries.Count > MaxBatchSize)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"at most {MaxBatchSize} queries per call; got {queries.Count}");
+        }
+
+        if (queries.Any(q => q?.Vector is null || q.Vector.Length == 0 || !Search.VectorMath.IsFinite(q.Vector)))
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, "every query needs a finite, non-empty vector");
+        }
+
+        using var activity = IndexerTelemetry.Source.StartActivity("gallery search many");
+        var started = Stopwatch.GetTimestamp();
+        var results = _index.SearchMany(queries, k);
+        telemetry.SearchDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        telemetry.SearchItemsScanned.Add(results.Sum(r => (long)r.Searched), new KeyValuePair<string, object?>("route", "same-version"));
+        activity?.SetTag("indexer.search.queries", queries.Count);
+        return Task.FromResult<IReadOnlyList<SearchResult>>(results);
+    }
+
     public Task<SearchResult> SearchByItemAsync(string itemId, int k)
     {
         RequireExists();

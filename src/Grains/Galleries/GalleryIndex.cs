@@ -106,6 +106,11 @@ public sealed class GalleryIndex
         }
 
         var hits = index.Search(query.Vector, k, excludeId);
+        return new SearchResult(ToMatches(hits), query.ModelVersion, index.Count, excluded - index.Count);
+    }
+
+    private SearchMatch[] ToMatches(IReadOnlyList<SearchHit> hits)
+    {
         var matches = new SearchMatch[hits.Count];
         for (var i = 0; i < hits.Count; i++)
         {
@@ -113,7 +118,47 @@ public sealed class GalleryIndex
             matches[i] = new SearchMatch(hits[i].Id, hits[i].Score, entry.ModelVersion, entry.Metadata);
         }
 
-        return new SearchResult(matches, query.ModelVersion, index.Count, excluded - index.Count);
+        return matches;
+    }
+
+    /// <summary>
+    /// <see cref="Search"/> for many queries: those of one model version are scored together, in one pass over that
+    /// version's vectors per block of queries. Results come back in the order of <paramref name="queries"/>.
+    /// </summary>
+    public SearchResult[] SearchMany(IReadOnlyList<QueryEmbedding> queries, int k)
+    {
+        var results = new SearchResult[queries.Count];
+        foreach (var group in Enumerable.Range(0, queries.Count).GroupBy(i => queries[i].ModelVersion, StringComparer.Ordinal))
+        {
+            var members = group.ToArray();
+            if (!_byVersion.TryGetValue(group.Key, out var index) || index.Count == 0)
+            {
+                foreach (var i in members) results[i] = new SearchResult([], group.Key, 0, Count);
+                continue;
+            }
+
+            var block = new float[members.Length * index.Dimension];
+            for (var m = 0; m < members.Length; m++)
+            {
+                var vector = queries[members[m]].Vector;
+                if (vector.Length != index.Dimension)
+                {
+                    throw new IndexerException(IndexerErrorCode.InvalidArgument,
+                        $"query {members[m]} has {vector.Length} dimensions; model {group.Key} has {index.Dimension}");
+                }
+
+                vector.CopyTo(block, m * index.Dimension);
+                VectorMath.NormalizeInPlace(block.AsSpan(m * index.Dimension, index.Dimension));
+            }
+
+            var hits = index.SearchMany(block, members.Length, k);
+            for (var m = 0; m < members.Length; m++)
+            {
+                results[members[m]] = new SearchResult(ToMatches(hits[m]), group.Key, index.Count, Count - index.Count);
+            }
+        }
+
+        return results;
     }
 
     public IReadOnlyDictionary<string, int> CountsByVersion() =>

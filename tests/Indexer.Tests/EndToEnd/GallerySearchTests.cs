@@ -1,5 +1,8 @@
 using Indexer.Client;
+using Indexer.Embedding;
+using Indexer.Galleries;
 using Indexer.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Indexer.Tests.EndToEnd;
 
@@ -37,6 +40,27 @@ public sealed class GallerySearchTests(SiloFixture fixture)
         // the floor is 3.5x chance, far from both.
         var precision = (double)sameLabel / returned;
         Assert.True(precision > 0.35, $"precision@10 {precision:P1}");
+    }
+
+    [Fact]
+    public async Task SearchMany_ThroughTheGrain_AnswersEachQueryAsASingleSearchWould()
+    {
+        var worker = fixture.Host.Services.GetRequiredService<IGrainFactory>().GetGrain<IEmbeddingWorkerGrain>(0);
+        var queries = new List<QueryEmbedding>();
+        for (var i = SiloFixture.FirstQuery; i < SiloFixture.FirstQuery + 8; i++)
+        {
+            queries.Add(new QueryEmbedding("v1", await worker.EmbedBytesAsync("v1", SampleImages.Images.EncodePng(i))));
+        }
+
+        var gallery = fixture.Host.Client.Gallery("alice", SiloFixture.Gallery);
+        var batch = await gallery.SearchManyAsync(queries, 10);
+
+        for (var q = 0; q < queries.Count; q++)
+        {
+            var single = await fixture.Host.Services.GetRequiredService<IGrainFactory>()
+                .GetGrain<IGalleryGrain>(gallery.Key.ToString()).SearchAsync(queries[q], 10);
+            Assert.Equal(single.Matches.Select(m => m.ItemId), batch[q].Matches.Select(m => m.ItemId));
+        }
     }
 
     [Fact]

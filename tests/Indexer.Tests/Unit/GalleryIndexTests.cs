@@ -87,4 +87,32 @@ public sealed class GalleryIndexTests
         Assert.Equal(ids.Order(StringComparer.Ordinal), seen);
         Assert.Empty(index.Page("zzz", 10).Items);
     }
+
+    [Fact]
+    public void SearchMany_GivesTheSameResultsAsOneSearchPerQuery_AcrossVersions()
+    {
+        var index = new GalleryIndex();
+        var random = new Random(3);
+        for (var i = 0; i < 300; i++)
+        {
+            var version = i % 3 == 0 ? "v2" : "v1";
+            var dimension = version == "v2" ? 6 : 4;
+            index.Apply(Record($"item-{i}", version, Enumerable.Range(0, dimension).Select(_ => (float)random.NextDouble() - 0.5f).ToArray()));
+        }
+
+        var queries = Enumerable.Range(0, 20)
+            .Select(q => new QueryEmbedding(q % 4 == 0 ? "v2" : q % 7 == 0 ? "v3" : "v1",
+                Enumerable.Range(0, q % 4 == 0 ? 6 : 4).Select(_ => (float)random.NextDouble() - 0.5f).ToArray()))
+            .ToList();
+
+        var batch = index.SearchMany(queries, 7);
+
+        for (var q = 0; q < queries.Count; q++)
+        {
+            var single = index.Search(queries[q], 7);
+            Assert.Equal(single.Matches.Select(m => m.ItemId), batch[q].Matches.Select(m => m.ItemId));
+            Assert.Equal(single.Searched, batch[q].Searched);
+            Assert.Equal(single.Excluded, batch[q].Excluded);
+        }
+    }
 }
