@@ -90,4 +90,30 @@ public sealed class BackboneMapTests(Xunit.Abstractions.ITestOutputHelper output
         Assert.True(auc >= 0.9, $"ROC AUC {auc:F3}");
         Assert.True(spearman > 0.3, $"Spearman {spearman:F3}");
     }
+
+    /// <summary>
+    /// A version that claims compatibility with v1 but is v1 rotated: the cross-model table must show the claim false
+    /// (new queries against the old gallery find nothing better than chance), and the fitted map must restore search.
+    /// </summary>
+    [Fact]
+    public void CrossModelTable_RotatedVersion_FailsTheCriterionAndTheMapRestoresSearch()
+    {
+        const int d = 512;
+        var old = Features.Value;
+        var rotate = LinearMap.FromWeights(MapKind.Orthogonal, d, d, RandomOrthogonal.Create(d, seed: 14));
+        var @new = new float[old.Length];
+        for (var i = 0; i < Images; i++) rotate.Apply(old.AsSpan(i * d, d), @new.AsSpan(i * d, d));
+        var labels = Enumerable.Range(0, Images).Select(i => (int)SampleImages.Images.Labels[i]).ToArray();
+        var map = MapFitter.Fit(old, @new, Images, d, d, seed: 3).Best;
+
+        var table = Search.Metrics.CrossModelEvaluation.Evaluate(old, @new, labels, d, d, map);
+
+        output.WriteLine($"mAP old/old {table.OldOld.MeanAveragePrecision:F4}, new/new {table.NewNew.MeanAveragePrecision:F4}, " +
+            $"new/old {table.NewOld.MeanAveragePrecision:F4}, new/h(old) {table.NewMapped!.MeanAveragePrecision:F4}; " +
+            $"top-1 old/old {table.OldOld.CmcAt(1):F3}, new/old {table.NewOld.CmcAt(1):F3}, new/h(old) {table.NewMapped.CmcAt(1):F3}");
+        Assert.False(table.CriterionHolds);
+        Assert.Equal(table.OldOld.MeanAveragePrecision, table.NewNew.MeanAveragePrecision, 3); // a rotation changes no ranking
+        Assert.True(table.NewOld.CmcAt(1) < 0.25, "unmapped, the spaces are incomparable: top-1 near chance (10%)");
+        Assert.Equal(table.NewNew.MeanAveragePrecision, table.NewMapped.MeanAveragePrecision, 3);
+    }
 }
