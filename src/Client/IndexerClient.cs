@@ -20,6 +20,24 @@ public sealed class IndexerClient(IGrainFactory grains, BlobImageStore images, B
 
     public Task<string?> GetCurrentModelAsync() => Registry.GetCurrentAsync();
 
+    /// <summary>Every gallery of the cluster (user/gallery keys), shard by shard; for operators and cross-gallery jobs.</summary>
+    public async IAsyncEnumerable<GalleryKey> ListGalleriesAsync()
+    {
+        const int page = 1000;
+        for (var shard = 0; shard < IGalleryDirectoryGrain.Shards; shard++)
+        {
+            var directory = grains.GetGrain<IGalleryDirectoryGrain>(shard);
+            string? after = null;
+            while (true)
+            {
+                var keys = await directory.ListAsync(after, page);
+                foreach (var key in keys) yield return GalleryKey.Parse(key);
+                if (keys.Count < page) break;
+                after = keys[^1];
+            }
+        }
+    }
+
     /// <summary>
     /// Registers a model version from its ONNX artifact and manifest: the manifest is checked, both are stored, and an
     /// embedding worker loads the artifact and runs it on a probe image. If anything fails, the error says what and

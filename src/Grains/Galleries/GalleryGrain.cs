@@ -102,11 +102,22 @@ public sealed partial class GalleryGrain(
     {
         if (Manifest.CreatedAt is null)
         {
+            await RegisterInDirectoryAsync();
             Manifest.CreatedAt = time.GetUtcNow();
             await PersistAsync();
         }
 
         return Stats();
+    }
+
+    /// <summary>
+    /// Lists the gallery in the directory before its creation is persisted: a gallery that exists is always listed
+    /// (operations across galleries rely on it); a listed key whose creation then failed is harmless.
+    /// </summary>
+    private Task RegisterInDirectoryAsync()
+    {
+        var key = _key.ToString();
+        return GrainFactory.GetGrain<IGalleryDirectoryGrain>(IGalleryDirectoryGrain.ShardOf(key)).RegisterAsync(key);
     }
 
     public async Task<AddImagesResult> AddImagesAsync(IReadOnlyList<ImageToAdd> images)
@@ -160,6 +171,7 @@ public sealed partial class GalleryGrain(
         {
             // The reminder first: a crash after the manifest write must not leave pending work that nothing resumes.
             if (accepted.Count > 0) await EnsureResumeReminderAsync();
+            if (Manifest.CreatedAt is null) await RegisterInDirectoryAsync();
             Manifest.CreatedAt ??= time.GetUtcNow();
             Manifest.Pending.AddRange(accepted);
             await PersistAsync();

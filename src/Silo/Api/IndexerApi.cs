@@ -23,6 +23,8 @@ public static class IndexerApi
     {
         var v1 = app.MapGroup("/v1").AddEndpointFilter<IndexerErrorFilter>();
         v1.MapGet("/models", ListModels).WithSummary("Registered model versions and the current one.");
+        v1.MapGet("/galleries", ListGalleries).AddEndpointFilter<AdminFilter>().WithTags("Operations")
+            .WithSummary("The cluster's galleries as user/gallery keys, shard by shard, at most 'limit' (operators only).");
         v1.MapGet("/models/{version}", GetModel).WithSummary("One registered model version.");
         v1.MapPost("/models", RegisterModel).DisableAntiforgery().AddEndpointFilter<AdminFilter>().WithTags("Models")
             .WithSummary("Registers a model version (operators only; multipart: 'model' = the ONNX file, 'manifest' = its JSON manifest). The model is loaded and probed first; it does not become current.");
@@ -45,6 +47,19 @@ public static class IndexerApi
 
     private static async Task<Ok<ModelList>> ListModels(IndexerClient client) =>
         TypedResults.Ok(new ModelList(await client.GetCurrentModelAsync(), await client.ListModelsAsync()));
+
+    private static async Task<Results<Ok<List<string>>, ProblemHttpResult>> ListGalleries(IndexerClient client, int limit = 1000)
+    {
+        if (limit is < 1 or > 10_000) return Problem(400, $"limit must be between 1 and 10000; got {limit}");
+        var keys = new List<string>();
+        await foreach (var key in client.ListGalleriesAsync())
+        {
+            keys.Add(key.ToString());
+            if (keys.Count == limit) break;
+        }
+
+        return TypedResults.Ok(keys);
+    }
 
     private static async Task<Results<Ok<ModelVersionInfo>, ProblemHttpResult>> GetModel(string version, IndexerClient client) =>
         await client.GetModelAsync(version) is { } info ? TypedResults.Ok(info) : Problem(404, $"model version '{version}' is not registered");
@@ -193,7 +208,7 @@ internal sealed class AdminFilter(ApiKeyAuthenticator authenticator) : IEndpoint
     {
         var request = context.HttpContext.Request;
         if (authenticator.Authenticate(request) is null) return IndexerApi.Problem(401, $"send your API key in the {IndexerHttpClient.ApiKeyHeader} header");
-        if (!authenticator.IsAdmin(request)) return IndexerApi.Problem(403, "only operators may register model versions");
+        if (!authenticator.IsAdmin(request)) return IndexerApi.Problem(403, "only operators may do this");
         return await next(context);
     }
 }

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Json;
+using Indexer.Testing;
 
 namespace Indexer.Tests.EndToEnd;
 
@@ -42,5 +44,20 @@ public sealed class OperationsTests(SiloFixture fixture)
         Assert.Equal("v1", models.Current);
         var v1 = Assert.Single(models.Versions);
         Assert.Equal(512, v1.Dimension);
+    }
+
+    [Fact]
+    public async Task GalleryDirectory_ListsEveryCreatedGalleryForOperatorsOnly()
+    {
+        await fixture.Host.Bob.CreateGalleryAsync("listed-by-directory");
+        using var ops = fixture.Host.RawHttp(SiloHost.OperatorKey);
+        using var alice = fixture.Host.RawHttp(SiloHost.AliceKey);
+
+        var keys = await ops.GetFromJsonAsync<List<string>>("v1/galleries?limit=10000");
+        using var forbidden = await alice.GetAsync("v1/galleries");
+
+        Assert.Contains("bob/listed-by-directory", keys!);
+        Assert.Contains($"alice/{SiloFixture.Gallery}", keys!);
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
     }
 }
