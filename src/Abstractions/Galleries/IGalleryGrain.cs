@@ -46,4 +46,11 @@ public interface IGalleryGrain : IGrainWithStringKey
 
     [Alias("get-stats")]
     Task<GalleryStats> GetStatsAsync();
+
+    /// <summary>
+    /// Up to <paramref name="count"/> items held in <paramref name="modelVersion"/>, chosen at random with
+    /// <paramref name="seed"/>, with their stored vectors: a gallery's share of an upgrade's calibration sample.
+    /// </summary>
+    [Alias("sample")]
+    Task<IReadOnlyList<Compatibility.CalibrationItem>> SampleAsync(string modelVersion, int count, int seed);
 }

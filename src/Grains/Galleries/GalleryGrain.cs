@@ -273,6 +273,13 @@ public sealed partial class GalleryGrain(
         return Task.FromResult(Stats());
     }
 
+    public Task<IReadOnlyList<Indexer.Compatibility.CalibrationItem>> SampleAsync(string modelVersion, int count, int seed)
+    {
+        RequireExists();
+        if (count is < 1 or > 100_000) throw new IndexerException(IndexerErrorCode.InvalidArgument, $"count must be between 1 and 100000; got {count}");
+        return Task.FromResult(_index.Sample(modelVersion, count, seed));
+    }
+
     private GalleryStats Stats() => new(
         _key.UserId, _key.GalleryId, _index.Count, _pendingById.Count, (int)Math.Min(int.MaxValue, Manifest.FailedCount),
         _index.CountsByVersion(), Manifest.Segments.Count, Manifest.Segments.Sum(s => s.Bytes), Manifest.RecentFailures.ToList(),

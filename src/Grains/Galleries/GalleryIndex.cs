@@ -161,6 +161,24 @@ public sealed class GalleryIndex
         return results;
     }
 
+    /// <summary>Up to <paramref name="count"/> random items of one version with their vectors (seeded, so repeatable).</summary>
+    public IReadOnlyList<Indexer.Compatibility.CalibrationItem> Sample(string modelVersion, int count, int seed)
+    {
+        if (!_byVersion.TryGetValue(modelVersion, out var index) || index.Count == 0) return [];
+        var ids = index.Ids.ToArray();
+        Array.Sort(ids, StringComparer.Ordinal); // storage order depends on history; sort so a seed means one sample
+        new Random(seed).Shuffle(ids);
+        var sample = new List<Indexer.Compatibility.CalibrationItem>(Math.Min(count, ids.Length));
+        foreach (var id in ids.Take(count))
+        {
+            var vector = new float[index.Dimension];
+            index.TryGetVector(id, vector);
+            sample.Add(new Indexer.Compatibility.CalibrationItem(id, _items[id].ContentHash, vector));
+        }
+
+        return sample;
+    }
+
     public IReadOnlyDictionary<string, int> CountsByVersion() =>
         _byVersion.Where(v => v.Value.Count > 0).ToDictionary(v => v.Key, v => v.Value.Count, StringComparer.Ordinal);
 

@@ -131,3 +131,15 @@ public sealed class MapFitterTests
         Assert.Throws<ArgumentException>(() => map.Apply([1f, 2f, 3f]));
     }
 }
+
+public sealed class SampleAllocationTests
+{
+    [Theory]
+    [InlineData(new[] { 400, 400 }, 800, new[] { 400, 400 })]
+    [InlineData(new[] { 400, 11, 39, 2 }, 200, new[] { 148, 11, 39, 2 })]
+    [InlineData(new[] { 100, 100, 100 }, 100, new[] { 33, 33, 34 })]
+    [InlineData(new[] { 5, 5 }, 100, new[] { 5, 5 })]
+    [InlineData(new int[0], 10, new int[0])]
+    public void Allocate_SharesEvenlyAndSmallStrataGiveAllTheyHave(int[] available, int total, int[] expected) =>
+        Assert.Equal(expected, SampleAllocation.Allocate(available, total));
+}

@@ -1,5 +1,6 @@
 using System.Net;
 using Indexer.Client;
+using Indexer.Compatibility;
 using Indexer.Embedding;
 using Indexer.Search;
 using Indexer.Storage;
@@ -97,5 +98,41 @@ public sealed class ModelRegistrationTests(SiloFixture fixture)
     {
         Assert.DoesNotContain((await Operator.ListModelsAsync()).Versions, v => v.Version == version);
         Assert.Null(await fixture.Host.Services.GetRequiredService<BlobModelStore>().GetManifestJsonAsync(version, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Calibrate_UpgradeToARotatedVersion_FitsAMapThatRecoversTheRotationOnHeldOutItems()
+    {
+        var rotated = ModelDerivation.AppendLinearMap(Backbone.Value, RandomOrthogonal.Create(512, seed: 31), 512, "v1-rotated-cal", "v1 rotated", "test derivative");
+        await Operator.RegisterModelAsync(rotated.Onnx, rotated.Manifest.ToJson());
+        var upgrade = fixture.Host.Services.GetRequiredService<IGrainFactory>().GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf("v1", "v1-rotated-cal"));
+
+        // A 512-d map needs a sample of several hundred items to span the features: measured here, 200 items gave a
+        // held-out minimum of 0.90 and 400 gave 0.98, because held-out items reach outside the fitted span. So a second
+        // gallery brings the sample to 800, drawn half and half.
+        foreach (var batch in SampleImages.Uploads(1550, 400).Chunk(100)) await fixture.Host.Alice.UploadAsync("calibration-extra", batch);
+        await fixture.WaitUntilIndexedAsync("calibration-extra");
+        var report = await upgrade.CalibrateAsync(800);
+
+        Assert.Equal(800, report.SampleSize);
+        Assert.True(report.Galleries >= 2);
+        Assert.Equal(0, report.EmbeddingFailures);
+        Assert.True(report.HeldOut.Min >= 0.99, $"held-out agreement min {report.HeldOut.Min:F4}, mean {report.HeldOut.Mean:F4} ({report.MapKind}, {report.SampleSize} items)");
+        Assert.True(report.Candidates.Single(c => c.Kind == "Identity").HeldOutMean < 0.5, "without a map the versions disagree");
+        Assert.Equal(report, await upgrade.GetReportAsync());
+    }
+
+    [Fact]
+    public async Task Calibrate_WithBadArguments_IsRefused()
+    {
+        var grains = fixture.Host.Services.GetRequiredService<IGrainFactory>();
+
+        var tooSmall = await Assert.ThrowsAsync<IndexerException>(() => grains.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf("v1", "v1-rotated")).CalibrateAsync(5));
+        var unknown = await Assert.ThrowsAsync<IndexerException>(() => grains.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf("v1", "no-such-model")).CalibrateAsync(100));
+        var same = await Assert.ThrowsAsync<IndexerException>(() => grains.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf("v1", "v1")).CalibrateAsync(100));
+
+        Assert.Equal(IndexerErrorCode.InvalidArgument, tooSmall.Code);
+        Assert.Equal(IndexerErrorCode.NotFound, unknown.Code);
+        Assert.Equal(IndexerErrorCode.InvalidArgument, same.Code);
     }
 }

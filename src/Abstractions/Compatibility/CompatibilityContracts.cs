@@ -1,0 +1,65 @@
+namespace Indexer.Compatibility;
+
+/// <summary>Distribution of the agreement cos(h(old), new) over items, as a calibration reports it.</summary>
+[GenerateSerializer, Immutable, Alias("indexer.agreement-stats")]
+public sealed record AgreementStats(
+    [property: Id(0)] int Count,
+    [property: Id(1)] double Mean,
+    [property: Id(2)] double Min,
+    [property: Id(3)] double P05,
+    [property: Id(4)] double Median,
+    [property: Id(5)] double P95);
+
+/// <summary>One fitted map candidate and its held-out agreement.</summary>
+[GenerateSerializer, Immutable, Alias("indexer.map-candidate")]
+public sealed record MapCandidateSummary(
+    [property: Id(0)] string Kind,
+    [property: Id(1)] double Regularisation,
+    [property: Id(2)] double HeldOutMean,
+    [property: Id(3)] double HeldOutP05);
+
+/// <summary>
+/// What calibrating an upgrade from one model version to another found: on a sample of stored items (stratified by
+/// gallery) embedded by both, the chosen map from old to new space, how well it agrees on held-out items, every
+/// candidate tried, and how well per-item compatibility can be predicted from old vectors alone.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("indexer.calibration-report")]
+public sealed record CalibrationReport(
+    [property: Id(0)] string From,
+    [property: Id(1)] string To,
+    [property: Id(2)] int SampleSize,
+    [property: Id(3)] int Galleries,
+    [property: Id(4)] int EmbeddingFailures,
+    [property: Id(5)] string MapKind,
+    [property: Id(6)] double MapRegularisation,
+    [property: Id(7)] AgreementStats HeldOut,
+    [property: Id(8)] IReadOnlyList<MapCandidateSummary> Candidates,
+    [property: Id(9)] string PredictorKind,
+    [property: Id(10)] double PredictorHeldOutSpearman,
+    [property: Id(11)] DateTimeOffset CalibratedAt,
+    [property: Id(12)] TimeSpan Duration);
+
+/// <summary>A stored item offered for calibration: its content (to embed with the new model) and its old vector.</summary>
+[GenerateSerializer, Immutable, Alias("indexer.calibration-item")]
+public sealed record CalibrationItem(
+    [property: Id(0)] string ItemId,
+    [property: Id(1)] string ContentHash,
+    [property: Id(2)] float[] Vector);
+
+/// <summary>The compatibility of one upgrade, from one model version to another. Keyed by <see cref="KeyOf"/>.</summary>
+[Alias("indexer.compatibility")]
+public interface ICompatibilityGrain : IGrainWithStringKey
+{
+    static string KeyOf(string from, string to) => $"{from}/{to}";
+
+    /// <summary>
+    /// Samples up to <paramref name="sampleSize"/> items held in the old version across all galleries (an equal share
+    /// from each), embeds them with the new version, fits the map and the compatibility predictor, and keeps the report.
+    /// </summary>
+    [Alias("calibrate")]
+    Task<CalibrationReport> CalibrateAsync(int sampleSize);
+
+    /// <summary>The latest calibration's report, or null before the first.</summary>
+    [Alias("get-report")]
+    Task<CalibrationReport?> GetReportAsync();
+}

@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using Indexer.Compatibility;
+using Indexer.Embedding;
+using Indexer.Galleries;
+using Indexer.Models;
+using Indexer.Search.Maps;
+using Microsoft.Extensions.Logging;
+
+namespace Indexer.Grains.Compatibility;
+
+[GenerateSerializer, Alias("indexer.compatibility-state")]
+public sealed class CompatibilityState
+{
+    [Id(0)] public CalibrationReport? Report { get; set; }
+}
+
+/// <summary>
+/// One upgrade (old version → new version). Calibration draws an equal share of its sample from every gallery through
+/// the gallery directory, embeds it with the new version through the embedding workers, and fits the map and the
+/// compatibility predictor off the grain's turn (a 512-d fit takes seconds). The report is persisted; the fitted map
+/// itself is not yet (the rollout and backfill that will use it are the next step).
+/// </summary>
+public sealed partial class CompatibilityGrain(
+    [PersistentState("compatibility", IndexerStorageNames.GrainStateProvider)] IPersistentState<CompatibilityState> state,
+    TimeProvider time,
+    ILogger<CompatibilityGrain> logger) : Grain, ICompatibilityGrain
+{
+    /// <summary>Smallest calibration sample: below it the held-out split leaves too few items to judge a map.</summary>
+    public const int MinSampleSize = 20;
+
+    /// <summary>Largest calibration sample: its vectors are held in memory on one silo while the map is fitted.</summary>
+    public const int MaxSampleSize = 50_000;
+
+    /// <summary>Images per embedding-worker call during calibration.</summary>
+    private const int EmbedBatch = 64;
+
+    private readonly ILogger _logger = logger;
+    private LinearMap? _map;
+    private CompatibilityPredictor? _predictor;
+
+    public async Task<CalibrationReport> CalibrateAsync(int sampleSize)
+    {
+        if (sampleSize is < MinSampleSize or > MaxSampleSize)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"the calibration sample must hold {MinSampleSize} to {MaxSampleSize} items; got {sampleSize}");
+        }
+
+        var key = this.GetPrimaryKeyString();
+        var slash = key.IndexOf('/');
+        var (from, to) = (key[..slash], key[(slash + 1)..]);
+        if (from == to) throw new IndexerException(IndexerErrorCode.InvalidArgument, "an upgrade needs two different model versions");
+        var registry = GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
+        var target = await registry.GetAsync(to) ?? throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{to}' is not registered");
+        var source = await registry.GetAsync(from) ?? throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{from}' is not registered");
+
+        var started = Stopwatch.GetTimestamp();
+        var (sample, galleries) = await DrawSampleAsync(from, sampleSize);
+        if (sample.Count < MinSampleSize)
+        {
+            throw new IndexerException(IndexerErrorCode.Conflict, $"only {sample.Count} items are held in '{from}'; calibration needs at least {MinSampleSize}");
+        }
+
+        var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
+        var oldVectors = new List<float[]>(sample.Count);
+        var newVectors = new List<float[]>(sample.Count);
+        var failures = 0;
+        foreach (var chunk in sample.Chunk(EmbedBatch))
+        {
+            var outcomes = await worker.EmbedStoredAsync(to, chunk.Select(c => c.ContentHash).ToList());
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                if (outcomes[i].Vector is { } vector && chunk[i].Vector.Length == source.Dimension)
+                {
+                    oldVectors.Add(chunk[i].Vector);
+                    newVectors.Add(vector);
+                }
+                else
+                {
+                    failures++;
+                }
+            }
+        }
+
+        var (fit, predictor) = await Task.Run(() => Fit(oldVectors, newVectors, source.Dimension, target.Dimension));
+        _map = fit.Best;
+        _predictor = predictor;
+        var report = new CalibrationReport(
+            from, to, oldVectors.Count, galleries, failures, fit.Best.Kind.ToString(), fit.Best.Regularisation, ToStats(fit.HeldOut),
+            fit.Candidates.Select(c => new MapCandidateSummary(c.Map.Kind.ToString(), c.Map.Regularisation, c.HeldOut.Mean, c.HeldOut.P05)).ToList(),
+            predictor.Kind.ToString(), predictor.HeldOutSpearman, time.GetUtcNow(), Stopwatch.GetElapsedTime(started));
+        state.State.Report = report;
+        await state.WriteStateAsync();
+        LogCalibrated(from, to, report.SampleSize, report.MapKind, report.HeldOut.Mean, report.HeldOut.P05);
+        return report;
+    }
+
+    public Task<CalibrationReport?> GetReportAsync() => Task.FromResult(state.State.Report);
+
+    /// <summary>
+    /// An even share from every gallery that holds the old version; a gallery with fewer items gives all it has and the
+    /// larger ones make up the difference (<see cref="SampleAllocation"/>). Each gallery's sample is seeded by its key.
+    /// </summary>
+    private async Task<(List<CalibrationItem> Sample, int Galleries)> DrawSampleAsync(string from, int sampleSize)
+    {
+        var keys = new List<string>();
+        for (var shard = 0; shard < IGalleryDirectoryGrain.Shards; shard++)
+        {
+            string? after = null;
+            while (true)
+            {
+                var page = await GrainFactory.GetGrain<IGalleryDirectoryGrain>(shard).ListAsync(after, 1000);
+                keys.AddRange(page);
+                if (page.Count < 1000) break;
+                after = page[^1];
+            }
+        }
+
+        // How many items each gallery holds in the old version, then an even split of the sample across them.
+        var holders = new List<(string Key, int Available)>();
+        foreach (var key in keys)
+        {
+            try
+            {
+                var stats = await GrainFactory.GetGrain<IGalleryGrain>(key).GetStatsAsync();
+                if (stats.ItemsByModelVersion.GetValueOrDefault(from) is var available and > 0) holders.Add((key, available));
+            }
+            catch (IndexerException ex) when (ex.Code == IndexerErrorCode.NotFound)
+            {
+                // Listed but never created (its creation failed after registering): nothing to sample.
+            }
+        }
+
+        var allocation = SampleAllocation.Allocate(holders.Select(h => h.Available).ToList(), sampleSize);
+        var sample = new List<CalibrationItem>(allocation.Sum());
+        var galleries = 0;
+        for (var g = 0; g < holders.Count; g++)
+        {
+            if (allocation[g] == 0) continue;
+            var key = holders[g].Key;
+            var seed = (int)(BitConverter.ToUInt32(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)), 0) & 0x7fffffff);
+            sample.AddRange(await GrainFactory.GetGrain<IGalleryGrain>(key).SampleAsync(from, allocation[g], seed));
+            galleries++;
+        }
+
+        return (sample, galleries);
+    }
+
+    private static (MapFit Fit, CompatibilityPredictor Predictor) Fit(List<float[]> oldVectors, List<float[]> newVectors, int oldDimension, int newDimension)
+    {
+        var old = oldVectors.SelectMany(v => v).ToArray();
+        var @new = newVectors.SelectMany(v => v).ToArray();
+        var fit = MapFitter.Fit(old, @new, oldVectors.Count, oldDimension, newDimension);
+        var agreements = MapFitter.Agreements(fit.Best, old, @new, Enumerable.Range(0, oldVectors.Count).ToArray());
+        return (fit, CompatibilityPredictor.Fit(old, agreements, oldDimension));
+    }
+
+    private static AgreementStats ToStats(AgreementSummary s) => new(s.Count, s.Mean, s.Min, s.P05, s.Median, s.P95);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Calibrated {From} -> {To} on {Count} items: {Map} map, held-out agreement mean {Mean:F4}, p05 {P05:F4}")]
+    private partial void LogCalibrated(string from, string to, int count, string map, double mean, double p05);
+}
