@@ -45,6 +45,7 @@ public static class CliApp
         root.Subcommands.Add(ListCommand());
         root.Subcommands.Add(DeleteCommand());
         root.Subcommands.Add(ModelsCommand());
+        root.Subcommands.Add(CompatibilityCommand());
         root.Subcommands.Add(SampleCommands.Build());
         root.Subcommands.Add(SampleCommands.DemoCommand(GalleryOption, Connect));
         return root;
@@ -177,6 +178,26 @@ public static class CliApp
             return Ok;
         }));
         return command;
+    }
+
+    private static Command CompatibilityCommand()
+    {
+        var from = new Option<string>("--from") { Description = "the old model version", Required = true };
+        var to = new Option<string>("--to") { Description = "the new model version", Required = true };
+        var sample = new Option<int>("--sample") { Description = "calibration sample size (items across galleries)", DefaultValueFactory = _ => 2000 };
+        var calibrate = new Command("calibrate", "embed a sample of stored items with the new version and fit the old-to-new map (operators only)") { from, to, sample };
+        calibrate.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Calibration(await Connect(parse).CalibrateAsync(parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(sample), ct));
+            return Ok;
+        }));
+        var show = new Command("show", "the latest calibration report of an upgrade (operators only)") { from, to };
+        show.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Calibration(await Connect(parse).GetCalibrationAsync(parse.GetValue(from)!, parse.GetValue(to)!, ct));
+            return Ok;
+        }));
+        return new Command("compat", "compatibility between model versions: calibrate, show") { calibrate, show };
     }
 
     /// <summary>Runs a command, turning failures into a message on stderr and an exit code.</summary>

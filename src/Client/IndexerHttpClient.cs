@@ -84,6 +84,16 @@ public sealed class IndexerHttpClient(HttpClient http, string userId)
         return SendAsync<ModelVersionInfo>(HttpMethod.Post, "v1/models", form, ct);
     }
 
+    /// <summary>Calibrates an upgrade on up to <paramref name="sampleSize"/> items across galleries (operators only).</summary>
+    public Task<Compatibility.CalibrationReport> CalibrateAsync(string from, string to, int sampleSize, CancellationToken ct = default) =>
+        SendAsync<Compatibility.CalibrationReport>(HttpMethod.Post, $"{CompatibilityPath(from, to)}/calibration?sample={sampleSize}", null, ct);
+
+    /// <summary>The latest calibration report of an upgrade (operators only).</summary>
+    public Task<Compatibility.CalibrationReport> GetCalibrationAsync(string from, string to, CancellationToken ct = default) =>
+        SendAsync<Compatibility.CalibrationReport>(HttpMethod.Get, CompatibilityPath(from, to), null, ct);
+
+    private static string CompatibilityPath(string from, string to) => $"v1/compatibility/{Uri.EscapeDataString(from)}/{Uri.EscapeDataString(to)}";
+
     private string GalleryPath(string galleryId) => $"v1/users/{Uri.EscapeDataString(UserId)}/galleries/{Uri.EscapeDataString(galleryId)}";
 
     private string ItemPath(string galleryId, string itemId) => $"{GalleryPath(galleryId)}/items/{Uri.EscapeDataString(itemId)}";

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Indexer.Client;
+using Indexer.Compatibility;
 using Indexer.Galleries;
 using Indexer.Models;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -25,6 +26,10 @@ public static class IndexerApi
         v1.MapGet("/models", ListModels).WithSummary("Registered model versions and the current one.");
         v1.MapGet("/galleries", ListGalleries).AddEndpointFilter<AdminFilter>().WithTags("Operations")
             .WithSummary("The cluster's galleries as user/gallery keys, shard by shard, at most 'limit' (operators only).");
+        var compatibility = v1.MapGroup("/compatibility/{from}/{to}").AddEndpointFilter<AdminFilter>().WithTags("Operations");
+        compatibility.MapPost("/calibration", Calibrate)
+            .WithSummary("Calibrates the upgrade from one model version to another on a sample across galleries (operators only); returns the report.");
+        compatibility.MapGet("/", GetCalibration).WithSummary("The latest calibration report of an upgrade (operators only).");
         v1.MapGet("/models/{version}", GetModel).WithSummary("One registered model version.");
         v1.MapPost("/models", RegisterModel).DisableAntiforgery().AddEndpointFilter<AdminFilter>().WithTags("Models")
             .WithSummary("Registers a model version (operators only; multipart: 'model' = the ONNX file, 'manifest' = its JSON manifest). The model is loaded and probed first; it does not become current.");
@@ -47,6 +52,14 @@ public static class IndexerApi
 
     private static async Task<Ok<ModelList>> ListModels(IndexerClient client) =>
         TypedResults.Ok(new ModelList(await client.GetCurrentModelAsync(), await client.ListModelsAsync()));
+
+    private static async Task<Ok<CalibrationReport>> Calibrate(string from, string to, IGrainFactory grains, int sample = 2000) =>
+        TypedResults.Ok(await grains.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf(Ids.Require(from, "model version"), Ids.Require(to, "model version"))).CalibrateAsync(sample));
+
+    private static async Task<Results<Ok<CalibrationReport>, ProblemHttpResult>> GetCalibration(string from, string to, IGrainFactory grains) =>
+        await grains.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf(Ids.Require(from, "model version"), Ids.Require(to, "model version"))).GetReportAsync() is { } report
+            ? TypedResults.Ok(report)
+            : Problem(404, $"the upgrade from '{from}' to '{to}' has not been calibrated");
 
     private static async Task<Results<Ok<List<string>>, ProblemHttpResult>> ListGalleries(IndexerClient client, int limit = 1000)
     {

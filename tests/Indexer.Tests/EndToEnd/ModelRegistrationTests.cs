@@ -135,4 +135,16 @@ public sealed class ModelRegistrationTests(SiloFixture fixture)
         Assert.Equal(IndexerErrorCode.NotFound, unknown.Code);
         Assert.Equal(IndexerErrorCode.InvalidArgument, same.Code);
     }
+
+    [Fact]
+    public async Task CalibrationApi_IsForOperatorsAndSaysWhenAnUpgradeWasNeverCalibrated()
+    {
+        var forbidden = await Assert.ThrowsAsync<IndexerApiException>(() => fixture.Host.Alice.CalibrateAsync("v1", "v1-rotated", 100));
+        var never = await Assert.ThrowsAsync<IndexerApiException>(() => Operator.GetCalibrationAsync("v1", "never-registered"));
+        var badSample = await Assert.ThrowsAsync<IndexerApiException>(() => Operator.CalibrateAsync("v1", "v1-rotated", 3));
+
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, never.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, badSample.StatusCode);
+    }
 }
