@@ -114,6 +114,38 @@ public sealed class BlobModelStore
         }
     }
 
+    /// <summary>
+    /// Stores the fitted map from version <paramref name="from"/> into version <paramref name="to"/> (encoded by the
+    /// caller) next to <paramref name="to"/>'s artifact, replacing an earlier fit.
+    /// </summary>
+    public async Task PutMapAsync(string from, string to, ReadOnlyMemory<byte> map, CancellationToken ct)
+    {
+        ValidateVersion(from);
+        ValidateVersion(to);
+        BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
+        var options = new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "application/octet-stream" } };
+        await container.GetBlobClient(MapBlob(from, to)).UploadAsync(BinaryData.FromBytes(map), options, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The stored map from <paramref name="from"/> into <paramref name="to"/>, or null when none was stored.</summary>
+    public async Task<byte[]?> GetMapAsync(string from, string to, CancellationToken ct)
+    {
+        ValidateVersion(from);
+        ValidateVersion(to);
+        BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var result = await container.GetBlobClient(MapBlob(from, to)).DownloadContentAsync(ct).ConfigureAwait(false);
+            return result.Value.Content.ToArray();
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    private static string MapBlob(string from, string to) => to + "/maps/" + from + ".map";
+
     private static string ModelBlob(string version) => version + "/" + ModelFileName;
 
     private static string ManifestBlob(string version) => version + "/" + ManifestFileName;

@@ -97,4 +97,24 @@ public sealed class BlobModelStoreTests(AzuriteFixture azurite)
     }
 
     private BlobContainerClient Container() => azurite.Service.GetBlobContainerClient(_containerName);
+
+    [Fact]
+    public async Task Maps_round_trip_and_a_missing_map_is_null()
+    {
+        BlobModelStore store = new(azurite.Service, AzuriteFixture.NewContainerName("maps"));
+        byte[] map = [1, 2, 3, 4, 5];
+
+        await store.PutMapAsync("v1", "v2", map, CancellationToken.None);
+
+        Assert.Equal(map, await store.GetMapAsync("v1", "v2", CancellationToken.None));
+        Assert.Null(await store.GetMapAsync("v2", "v1", CancellationToken.None));
+        Assert.Empty(await ToListAsync(store.ListVersionsAsync(CancellationToken.None))); // a map alone is not a version
+    }
+
+    private static async Task<List<string>> ToListAsync(IAsyncEnumerable<string> items)
+    {
+        var list = new List<string>();
+        await foreach (var item in items) list.Add(item);
+        return list;
+    }
 }

@@ -4,6 +4,7 @@ using Indexer.Embedding;
 using Indexer.Galleries;
 using Indexer.Models;
 using Indexer.Search.Maps;
+using Indexer.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Indexer.Grains.Compatibility;
@@ -17,11 +18,12 @@ public sealed class CompatibilityState
 /// <summary>
 /// One upgrade (old version → new version). Calibration draws an equal share of its sample from every gallery through
 /// the gallery directory, embeds it with the new version through the embedding workers, and fits the map and the
-/// compatibility predictor off the grain's turn (a 512-d fit takes seconds). The report is persisted; the fitted map
-/// itself is not yet (the rollout and backfill that will use it are the next step).
+/// compatibility predictor off the grain's turn (a 512-d fit takes seconds). The report is grain state; the fitted map
+/// (up to a megabyte of weights) is a blob next to the new version's artifact, loaded again on activation.
 /// </summary>
 public sealed partial class CompatibilityGrain(
     [PersistentState("compatibility", IndexerStorageNames.GrainStateProvider)] IPersistentState<CompatibilityState> state,
+    BlobModelStore models,
     TimeProvider time,
     ILogger<CompatibilityGrain> logger) : Grain, ICompatibilityGrain
 {
@@ -37,6 +39,17 @@ public sealed partial class CompatibilityGrain(
     private readonly ILogger _logger = logger;
     private LinearMap? _map;
     private CompatibilityPredictor? _predictor;
+
+    /// <summary>The fitted map of the latest calibration, once one has run (loaded from storage after a restart).</summary>
+    internal LinearMap? Map => _map;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Report is { } report && await models.GetMapAsync(report.From, report.To, cancellationToken) is { } bytes)
+        {
+            _map = LinearMapCodec.Decode(bytes);
+        }
+    }
 
     public async Task<CalibrationReport> CalibrateAsync(int sampleSize)
     {
@@ -82,6 +95,8 @@ public sealed partial class CompatibilityGrain(
         }
 
         var (fit, predictor) = await Task.Run(() => Fit(oldVectors, newVectors, source.Dimension, target.Dimension));
+        // The map first: a report in state always has its map in storage.
+        await models.PutMapAsync(from, to, LinearMapCodec.Encode(fit.Best), CancellationToken.None);
         _map = fit.Best;
         _predictor = predictor;
         var report = new CalibrationReport(

@@ -143,3 +143,33 @@ public sealed class SampleAllocationTests
     public void Allocate_SharesEvenlyAndSmallStrataGiveAllTheyHave(int[] available, int total, int[] expected) =>
         Assert.Equal(expected, SampleAllocation.Allocate(available, total));
 }
+
+public sealed class LinearMapCodecTests
+{
+    [Fact]
+    public void RoundTrip_KeepsKindDimensionsPenaltyAndWeights()
+    {
+        var weights = Enumerable.Range(0, 12).Select(i => i * 0.25f - 1).ToArray();
+        var map = LinearMap.FromWeights(MapKind.Ridge, 4, 3, weights, 0.01);
+
+        var decoded = LinearMapCodec.Decode(LinearMapCodec.Encode(map));
+
+        Assert.Equal(MapKind.Ridge, decoded.Kind);
+        Assert.Equal((4, 3), (decoded.InputDimension, decoded.OutputDimension));
+        Assert.Equal(0.01, decoded.Regularisation);
+        Assert.Equal(weights, decoded.Weights.ToArray());
+        Assert.Equal(MapKind.Identity, LinearMapCodec.Decode(LinearMapCodec.Encode(LinearMap.Identity(8))).Kind);
+    }
+
+    [Fact]
+    public void Decode_CorruptTruncatedOrForeignBytes_Throws()
+    {
+        var bytes = LinearMapCodec.Encode(LinearMap.FromWeights(MapKind.Orthogonal, 2, 2, [0, 1, 1, 0]));
+        var flipped = bytes.ToArray();
+        flipped[30] ^= 0x40;
+
+        Assert.Throws<InvalidDataException>(() => LinearMapCodec.Decode(flipped));
+        Assert.Throws<InvalidDataException>(() => LinearMapCodec.Decode(bytes.AsSpan(0, bytes.Length - 5)));
+        Assert.Throws<InvalidDataException>(() => LinearMapCodec.Decode("not a map at all, just some text bytes here"u8));
+    }
+}

@@ -120,6 +120,14 @@ public sealed class ModelRegistrationTests(SiloFixture fixture)
         Assert.True(report.HeldOut.Min >= 0.99, $"held-out agreement min {report.HeldOut.Min:F4}, mean {report.HeldOut.Mean:F4} ({report.MapKind}, {report.SampleSize} items)");
         Assert.True(report.Candidates.Single(c => c.Kind == "Identity").HeldOutMean < 0.5, "without a map the versions disagree");
         Assert.Equal(report, await upgrade.GetReportAsync());
+        var stored = await fixture.Host.Services.GetRequiredService<BlobModelStore>().GetMapAsync("v1", "v1-rotated-cal", CancellationToken.None);
+        var map = Search.Maps.LinearMapCodec.Decode(stored);
+        Assert.Equal(report.MapKind, map.Kind.ToString());
+        var worker = fixture.Host.Services.GetRequiredService<IGrainFactory>().GetGrain<IEmbeddingWorkerGrain>(0);
+        var image = SampleImages.Images.EncodePng(1999);
+        var mapped = map.Apply(await worker.EmbedBytesAsync("v1", image));
+        var truth = await worker.EmbedBytesAsync("v1-rotated-cal", image);
+        Assert.True(VectorMath.Dot(mapped, truth) > 0.99f, "the stored map takes v1 vectors to the new version's");
     }
 
     [Fact]
