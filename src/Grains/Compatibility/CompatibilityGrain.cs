@@ -19,7 +19,7 @@ public sealed class CompatibilityState
 /// One upgrade (old version → new version). Calibration draws an equal share of its sample from every gallery through
 /// the gallery directory, embeds it with the new version through the embedding workers, and fits the map and the
 /// compatibility predictor off the grain's turn (a 512-d fit takes seconds). The report is grain state; the fitted map
-/// (up to a megabyte of weights) is a blob next to the new version's artifact, loaded again on activation.
+/// (up to a megabyte of weights) is a blob next to the new version's artifact, for the scoring and backfill to load.
 /// </summary>
 public sealed partial class CompatibilityGrain(
     [PersistentState("compatibility", IndexerStorageNames.GrainStateProvider)] IPersistentState<CompatibilityState> state,
@@ -37,19 +37,6 @@ public sealed partial class CompatibilityGrain(
     private const int EmbedBatch = 64;
 
     private readonly ILogger _logger = logger;
-    private LinearMap? _map;
-    private CompatibilityPredictor? _predictor;
-
-    /// <summary>The fitted map of the latest calibration, once one has run (loaded from storage after a restart).</summary>
-    internal LinearMap? Map => _map;
-
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        if (state.State.Report is { } report && await models.GetMapAsync(report.From, report.To, cancellationToken) is { } bytes)
-        {
-            _map = LinearMapCodec.Decode(bytes);
-        }
-    }
 
     public async Task<CalibrationReport> CalibrateAsync(int sampleSize)
     {
@@ -97,8 +84,6 @@ public sealed partial class CompatibilityGrain(
         var (fit, predictor) = await Task.Run(() => Fit(oldVectors, newVectors, source.Dimension, target.Dimension));
         // The map first: a report in state always has its map in storage.
         await models.PutMapAsync(from, to, LinearMapCodec.Encode(fit.Best), CancellationToken.None);
-        _map = fit.Best;
-        _predictor = predictor;
         var report = new CalibrationReport(
             from, to, oldVectors.Count, galleries, failures, fit.Best.Kind.ToString(), fit.Best.Regularisation, ToStats(fit.HeldOut),
             fit.Candidates.Select(c => new MapCandidateSummary(c.Map.Kind.ToString(), c.Map.Regularisation, c.HeldOut.Mean, c.HeldOut.P05)).ToList(),
