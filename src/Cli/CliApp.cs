@@ -46,6 +46,7 @@ public static class CliApp
         root.Subcommands.Add(DeleteCommand());
         root.Subcommands.Add(ModelsCommand());
         root.Subcommands.Add(CompatibilityCommand());
+        root.Subcommands.Add(RolloutCommand());
         root.Subcommands.Add(SampleCommands.Build());
         root.Subcommands.Add(SampleCommands.DemoCommand(GalleryOption, Connect));
         return root;
@@ -198,6 +199,63 @@ public static class CliApp
             return Ok;
         }));
         return new Command("compat", "compatibility between model versions: calibrate, show") { calibrate, show };
+    }
+
+    private static Command RolloutCommand()
+    {
+        var to = new Option<string>("--to") { Description = "the registered model version to roll out", Required = true };
+        var policy = new Option<Models.BackfillPolicy>("--policy") { Description = "which old items to re-embed: none, lazy (below the threshold) or full", DefaultValueFactory = _ => Models.BackfillPolicy.Lazy };
+        var threshold = new Option<double>("--threshold") { Description = "predicted compatibility (0..1) below which the lazy policy re-embeds an item", DefaultValueFactory = _ => Models.RolloutRequest.DefaultThreshold };
+        var rate = new Option<double?>("--max-items-per-second") { Description = "backfill budget across the cluster (default: as fast as the workers allow)" };
+        var fraction = new Option<double?>("--max-fraction") { Description = "most of each gallery the backfill may re-embed, (0, 1]" };
+        var sample = new Option<int>("--sample") { Description = "calibration sample size, when the upgrade has not been calibrated yet", DefaultValueFactory = _ => Models.RolloutRequest.DefaultSampleSize };
+        var stopOnFailedClaim = new Option<bool>("--stop-on-failed-claim") { Description = "stop instead of falling back to a map when a compatibility claim fails verification" };
+        var watch = new Option<bool>("--watch") { Description = "follow the rollout's progress until its backfill ends" };
+        var start = new Command("start", "start rolling out a new model version (operators only)") { to, policy, threshold, rate, fraction, sample, stopOnFailedClaim, watch };
+        start.SetAction((parse, ct) => Run(async () =>
+        {
+            var client = Connect(parse);
+            var request = new Models.RolloutRequest(parse.GetValue(to)!, parse.GetValue(policy), parse.GetValue(threshold), parse.GetValue(rate),
+                parse.GetValue(fraction), parse.GetValue(sample), parse.GetValue(stopOnFailedClaim) ? Models.FailedClaimAction.Stop : Models.FailedClaimAction.UseMap);
+            var status = await client.StartRolloutAsync(request, ct);
+            if (parse.GetValue(watch)) status = await Output.WatchRolloutAsync(client, ct);
+            Output.Rollout(status);
+            return Ok;
+        }));
+
+        var statusWatch = new Option<bool>("--watch") { Description = "follow the rollout's progress until its backfill ends" };
+        var status = new Command("status", "the rollout's phase, route, calibration and backfill progress (operators only)") { statusWatch };
+        status.SetAction((parse, ct) => Run(async () =>
+        {
+            var client = Connect(parse);
+            var current = parse.GetValue(statusWatch) ? await Output.WatchRolloutAsync(client, ct) : await client.GetRolloutAsync(ct);
+            if (current is null)
+            {
+                AnsiConsole.MarkupLine("there has been no rollout");
+                return Ok;
+            }
+
+            Output.Rollout(current);
+            return Ok;
+        }));
+
+        var command = new Command("rollout", "roll out a new model version: start, status, pause, resume, cancel, rollback, commit") { start, status };
+        foreach (var (verb, help) in new[]
+        {
+            ("pause", "pause the backfill"), ("resume", "resume a paused backfill"), ("cancel", "stop the backfill for good; queries stay on the new version"),
+            ("rollback", "return queries and uploads to the old version; nothing is lost"), ("commit", "finish: drop old vectors of re-embedded items"),
+        })
+        {
+            var action = new Command(verb, help + " (operators only)");
+            action.SetAction((parse, ct) => Run(async () =>
+            {
+                Output.Rollout(await Connect(parse).RolloutActionAsync(verb, ct));
+                return Ok;
+            }));
+            command.Subcommands.Add(action);
+        }
+
+        return command;
     }
 
     /// <summary>Runs a command, turning failures into a message on stderr and an exit code.</summary>

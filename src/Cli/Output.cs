@@ -67,4 +67,44 @@ internal static class Output
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLineInterpolated($"compatibility predictor: {report.PredictorKind}, held-out Spearman {report.PredictorHeldOutSpearman:F3}");
     }
+
+    public static void Rollout(Indexer.Models.RolloutStatus r)
+    {
+        AnsiConsole.MarkupLineInterpolated($"rollout [bold]{r.Id}[/]: {r.From} -> {r.To}, [bold]{r.Phase}[/], policy {r.Request.Policy}, threshold {r.Request.Threshold:F2}");
+        if (r.ActivatedAt is { } activated)
+        {
+            AnsiConsole.MarkupLineInterpolated($"active since {activated:u} ({(activated - r.StartedAt).TotalSeconds:F1} s after start); old items served [bold]{r.Route}[/]");
+        }
+
+        if (r.Claim is not null) AnsiConsole.MarkupLineInterpolated($"claim: '{r.Claim}', verified: {(r.ClaimVerified is null ? "n/a" : r.ClaimVerified.Value ? "yes" : "no")}");
+        if (r.Calibration is { } c)
+        {
+            AnsiConsole.MarkupLineInterpolated($"calibration: {c.SampleSize} items, map {c.MapKind}, held-out agreement mean {c.HeldOut.Mean:F4} p05 {c.HeldOut.P05:F4}; predictor {c.PredictorKind}, Spearman {c.PredictorHeldOutSpearman:F3}");
+        }
+
+        AnsiConsole.MarkupLineInterpolated($"backfill: {r.GalleriesDone}/{r.Galleries} galleries done; {r.Scored} old items scored, {r.Selected} selected, {r.Done} re-embedded, {r.Failed} failed");
+        if (r.Message is not null) AnsiConsole.MarkupLineInterpolated($"{r.Message}");
+    }
+
+    /// <summary>Shows a progress bar of the backfill until the rollout leaves its active, backfilling phases.</summary>
+    public static async Task<Indexer.Models.RolloutStatus> WatchRolloutAsync(Client.IndexerHttpClient client, CancellationToken ct)
+    {
+        Indexer.Models.RolloutStatus? last = null;
+        await AnsiConsole.Progress().AutoClear(false).StartAsync(async context =>
+        {
+            var task = context.AddTask("backfill", maxValue: 1);
+            while (true)
+            {
+                last = await client.GetRolloutAsync(ct) ?? throw new UsageException("there is no rollout to watch");
+                task.Description = $"{last.Phase}: {last.Done}/{last.Selected} re-embedded";
+                task.MaxValue = Math.Max(1, last.Selected);
+                task.Value = last.Done + last.Failed;
+                if (last.Phase is not (Indexer.Models.RolloutPhase.Calibrating or Indexer.Models.RolloutPhase.Backfilling or Indexer.Models.RolloutPhase.Paused)) break;
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            }
+
+            task.Value = task.MaxValue;
+        });
+        return last!;
+    }
 }

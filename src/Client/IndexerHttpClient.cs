@@ -16,7 +16,10 @@ public sealed class IndexerHttpClient(HttpClient http, string userId)
     /// <summary>The header that carries a user's API key.</summary>
     public const string ApiKeyHeader = "X-Api-Key";
 
-    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
 
     public static IndexerHttpClient Create(Uri baseAddress, string userId, string apiKey, TimeSpan? timeout = null)
     {
@@ -91,6 +94,27 @@ public sealed class IndexerHttpClient(HttpClient http, string userId)
     /// <summary>The latest calibration report of an upgrade (operators only).</summary>
     public Task<Compatibility.CalibrationReport> GetCalibrationAsync(string from, string to, CancellationToken ct = default) =>
         SendAsync<Compatibility.CalibrationReport>(HttpMethod.Get, CompatibilityPath(from, to), null, ct);
+
+    /// <summary>Starts a rollout from the current version to <see cref="Models.RolloutRequest.To"/> (operators only).</summary>
+    public Task<Models.RolloutStatus> StartRolloutAsync(Models.RolloutRequest request, CancellationToken ct = default) =>
+        SendAsync<Models.RolloutStatus>(HttpMethod.Post, "v1/rollout", JsonContent.Create(request, options: Json), ct);
+
+    /// <summary>The latest rollout (operators only); null when there never was one.</summary>
+    public async Task<Models.RolloutStatus?> GetRolloutAsync(CancellationToken ct = default)
+    {
+        try
+        {
+            return await SendAsync<Models.RolloutStatus>(HttpMethod.Get, "v1/rollout", null, ct);
+        }
+        catch (IndexerApiException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Pauses, resumes, cancels, rolls back or commits the rollout (operators only): <paramref name="action"/> is one of those verbs.</summary>
+    public Task<Models.RolloutStatus> RolloutActionAsync(string action, CancellationToken ct = default) =>
+        SendAsync<Models.RolloutStatus>(HttpMethod.Post, $"v1/rollout/{Uri.EscapeDataString(action)}", null, ct);
 
     private static string CompatibilityPath(string from, string to) => $"v1/compatibility/{Uri.EscapeDataString(from)}/{Uri.EscapeDataString(to)}";
 

@@ -118,24 +118,35 @@ public sealed class BlobModelStore
     /// Stores the fitted map from version <paramref name="from"/> into version <paramref name="to"/> (encoded by the
     /// caller) next to <paramref name="to"/>'s artifact, replacing an earlier fit.
     /// </summary>
-    public async Task PutMapAsync(string from, string to, ReadOnlyMemory<byte> map, CancellationToken ct)
+    public Task PutMapAsync(string from, string to, ReadOnlyMemory<byte> map, CancellationToken ct) => PutUpgradeBlobAsync(from, to, ".map", map, ct);
+
+    /// <summary>The stored map from <paramref name="from"/> into <paramref name="to"/>, or null when none was stored.</summary>
+    public Task<byte[]?> GetMapAsync(string from, string to, CancellationToken ct) => GetUpgradeBlobAsync(from, to, ".map", ct);
+
+    /// <summary>Stores the compatibility predictor of the upgrade (encoded by the caller) next to its map.</summary>
+    public Task PutPredictorAsync(string from, string to, ReadOnlyMemory<byte> predictor, CancellationToken ct) =>
+        PutUpgradeBlobAsync(from, to, ".predictor", predictor, ct);
+
+    /// <summary>The stored compatibility predictor of the upgrade, or null when none was stored.</summary>
+    public Task<byte[]?> GetPredictorAsync(string from, string to, CancellationToken ct) => GetUpgradeBlobAsync(from, to, ".predictor", ct);
+
+    private async Task PutUpgradeBlobAsync(string from, string to, string extension, ReadOnlyMemory<byte> content, CancellationToken ct)
     {
         ValidateVersion(from);
         ValidateVersion(to);
         BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
         var options = new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "application/octet-stream" } };
-        await container.GetBlobClient(MapBlob(from, to)).UploadAsync(BinaryData.FromBytes(map), options, ct).ConfigureAwait(false);
+        await container.GetBlobClient(UpgradeBlob(from, to, extension)).UploadAsync(BinaryData.FromBytes(content), options, ct).ConfigureAwait(false);
     }
 
-    /// <summary>The stored map from <paramref name="from"/> into <paramref name="to"/>, or null when none was stored.</summary>
-    public async Task<byte[]?> GetMapAsync(string from, string to, CancellationToken ct)
+    private async Task<byte[]?> GetUpgradeBlobAsync(string from, string to, string extension, CancellationToken ct)
     {
         ValidateVersion(from);
         ValidateVersion(to);
         BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
         try
         {
-            var result = await container.GetBlobClient(MapBlob(from, to)).DownloadContentAsync(ct).ConfigureAwait(false);
+            var result = await container.GetBlobClient(UpgradeBlob(from, to, extension)).DownloadContentAsync(ct).ConfigureAwait(false);
             return result.Value.Content.ToArray();
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
@@ -144,7 +155,7 @@ public sealed class BlobModelStore
         }
     }
 
-    private static string MapBlob(string from, string to) => to + "/maps/" + from + ".map";
+    private static string UpgradeBlob(string from, string to, string extension) => to + "/maps/" + from + extension;
 
     private static string ModelBlob(string version) => version + "/" + ModelFileName;
 

@@ -104,6 +104,18 @@ public sealed class SiloHost : IAsyncDisposable
         _app = null;
     }
 
+    /// <summary>
+    /// Stops the silo ungracefully (a cancelled stop token: grains are not deactivated, nothing is flushed), the nearest an
+    /// in-process host comes to a killed process. Storage (Azurite) keeps running, as it would in a cluster.
+    /// </summary>
+    public async Task KillSiloAsync()
+    {
+        if (_app is null) return;
+        await _app.StopAsync(new CancellationToken(canceled: true));
+        await _app.DisposeAsync();
+        _app = null;
+    }
+
     public async Task RestartSiloAsync()
     {
         await StopSiloAsync();

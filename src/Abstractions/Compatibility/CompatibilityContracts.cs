@@ -56,7 +56,8 @@ public interface ICompatibilityGrain : IGrainWithStringKey
     /// Samples up to <paramref name="sampleSize"/> items held in the old version across all galleries (an equal share
     /// from each), embeds them with the new version, fits the map and the compatibility predictor, and keeps the report.
     /// </summary>
-    [Alias("calibrate")]
+    /// <remarks>Embedding the sample takes about a second per 40 items on a small CPU silo, hence the long timeout.</remarks>
+    [Alias("calibrate"), ResponseTimeout("00:30:00")]
     Task<CalibrationReport> CalibrateAsync(int sampleSize);
 
     /// <summary>The latest calibration's report, or null before the first.</summary>

@@ -21,14 +21,18 @@ public sealed record AddImagesResult(
     [property: Id(1)] IReadOnlyList<string> AlreadyPresent,
     [property: Id(2)] IReadOnlyList<ItemError> Rejected);
 
-/// <summary>One indexed item as a client sees it.</summary>
+/// <summary>
+/// One indexed item as a client sees it. <see cref="ModelVersion"/> is the version it was last embedded with;
+/// <see cref="ModelVersions"/> lists every version it holds a vector in (two while an upgrade can be rolled back).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("indexer.gallery-item")]
 public sealed record GalleryItem(
     [property: Id(0)] string ItemId,
     [property: Id(1)] string ContentHash,
     [property: Id(2)] string ModelVersion,
     [property: Id(3)] DateTimeOffset AddedAt,
-    [property: Id(4)] IReadOnlyDictionary<string, string> Metadata);
+    [property: Id(4)] IReadOnlyDictionary<string, string> Metadata,
+    [property: Id(5)] IReadOnlyList<string>? ModelVersions = null);
 
 /// <summary>A page of items in item-id order; pass <see cref="Next"/> back to get the following page.</summary>
 [GenerateSerializer, Immutable, Alias("indexer.item-page")]
@@ -62,11 +66,13 @@ public sealed record SearchMatch(
 
 /// <summary>
 /// Search results and how they were served: <see cref="Searched"/> items were compared with the query;
-/// <see cref="Excluded"/> items were not, because they are held in a model version the query cannot be compared with.
+/// <see cref="Excluded"/> items were not, because they are held in a model version the query cannot be compared with
+/// yet. <see cref="Routes"/> splits the searched items by route ("same-version", "compatible", "mapped").
 /// </summary>
 [GenerateSerializer, Immutable, Alias("indexer.search-result")]
 public sealed record SearchResult(
     [property: Id(0)] IReadOnlyList<SearchMatch> Matches,
     [property: Id(1)] string QueryModelVersion,
     [property: Id(2)] int Searched,
-    [property: Id(3)] int Excluded);
+    [property: Id(3)] int Excluded,
+    [property: Id(4)] IReadOnlyDictionary<string, int>? Routes = null);

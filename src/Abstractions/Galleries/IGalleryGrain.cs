@@ -53,4 +53,31 @@ public interface IGalleryGrain : IGrainWithStringKey
     /// </summary>
     [Alias("sample")]
     Task<IReadOnlyList<Compatibility.CalibrationItem>> SampleAsync(string modelVersion, int count, int seed);
+
+    /// <summary>
+    /// Takes part in an upgrade's backfill. The first order of a rollout scores every item held in the old version but
+    /// not the new one with the rollout's predictor (old vectors only, no new-model pass) and selects, by the policy, the
+    /// items to re-embed, least compatible first; every order grants <see cref="BackfillOrder.Credit"/> more items to
+    /// re-embed in the background. Returns at once with the progress so far (persisted with each re-embedded batch).
+    /// </summary>
+    [Alias("backfill")]
+    Task<Models.GalleryBackfillProgress> BackfillAsync(BackfillOrder order);
+
+    /// <summary>
+    /// An upgrade's commit: items that hold a vector in <paramref name="to"/> drop their vectors in every other version.
+    /// Items held only in older versions keep them. Returns how many vectors were dropped.
+    /// </summary>
+    [Alias("commit-upgrade")]
+    Task<int> CommitUpgradeAsync(string from, string to);
 }
+
+/// <summary>One rollout's instruction to a gallery: re-embed up to <see cref="Credit"/> more selected items.</summary>
+[GenerateSerializer, Immutable, Alias("indexer.backfill-order")]
+public sealed record BackfillOrder(
+    [property: Id(0)] string RolloutId,
+    [property: Id(1)] string From,
+    [property: Id(2)] string To,
+    [property: Id(3)] Models.BackfillPolicy Policy,
+    [property: Id(4)] double Threshold,
+    [property: Id(5)] double? MaxFraction,
+    [property: Id(6)] int Credit);

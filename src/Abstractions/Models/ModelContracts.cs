@@ -36,6 +36,18 @@ public interface IModelRegistryGrain : IGrainWithStringKey
     [Alias("get-current")]
     Task<string?> GetCurrentAsync();
 
+    /// <summary>Makes <paramref name="version"/> the only version queries and uploads use, with no routes (first model, tests).</summary>
     [Alias("set-current")]
     Task SetCurrentAsync(string version);
+
+    /// <summary>How queries and uploads are served right now: the query version, the upload versions and the routes.</summary>
+    [Alias("get-plan")]
+    Task<ServingPlan> GetServingPlanAsync();
+
+    /// <summary>
+    /// Replaces the serving plan (the rollout grain's job): every version it names must be registered and not retired,
+    /// the query version must be one of the upload versions. Returns the plan with its new epoch.
+    /// </summary>
+    [Alias("set-plan")]
+    Task<ServingPlan> SetServingPlanAsync(string queryVersion, IReadOnlyList<string> embedVersions, IReadOnlyList<VersionRoute> routes);
 }

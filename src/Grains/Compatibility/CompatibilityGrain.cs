@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Indexer.Compatibility;
 using Indexer.Embedding;
 using Indexer.Galleries;
+using Indexer.Grains.Galleries;
 using Indexer.Models;
 using Indexer.Search.Maps;
 using Indexer.Storage;
@@ -82,8 +83,9 @@ public sealed partial class CompatibilityGrain(
         }
 
         var (fit, predictor) = await Task.Run(() => Fit(oldVectors, newVectors, source.Dimension, target.Dimension));
-        // The map first: a report in state always has its map in storage.
+        // The map and predictor first: a report in state always has them in storage.
         await models.PutMapAsync(from, to, LinearMapCodec.Encode(fit.Best), CancellationToken.None);
+        await models.PutPredictorAsync(from, to, CompatibilityPredictorCodec.Encode(predictor), CancellationToken.None);
         var report = new CalibrationReport(
             from, to, oldVectors.Count, galleries, failures, fit.Best.Kind.ToString(), fit.Best.Regularisation, ToStats(fit.HeldOut),
             fit.Candidates.Select(c => new MapCandidateSummary(c.Map.Kind.ToString(), c.Map.Regularisation, c.HeldOut.Mean, c.HeldOut.P05)).ToList(),
@@ -102,18 +104,7 @@ public sealed partial class CompatibilityGrain(
     /// </summary>
     private async Task<(List<CalibrationItem> Sample, int Galleries)> DrawSampleAsync(string from, int sampleSize)
     {
-        var keys = new List<string>();
-        for (var shard = 0; shard < IGalleryDirectoryGrain.Shards; shard++)
-        {
-            string? after = null;
-            while (true)
-            {
-                var page = await GrainFactory.GetGrain<IGalleryDirectoryGrain>(shard).ListAsync(after, 1000);
-                keys.AddRange(page);
-                if (page.Count < 1000) break;
-                after = page[^1];
-            }
-        }
+        var keys = await GalleryDirectory.ListAllAsync(GrainFactory);
 
         // How many items each gallery holds in the old version, then an even split of the sample across them.
         var holders = new List<(string Key, int Available)>();

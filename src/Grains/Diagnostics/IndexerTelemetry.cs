@@ -32,6 +32,8 @@ public sealed class IndexerTelemetry : IDisposable
         PendingItems = _meter.CreateUpDownCounter<long>("indexer.ingest.pending", "{item}", "Items accepted and not yet indexed, over the galleries active on this silo.");
         SearchDuration = _meter.CreateHistogram<double>("indexer.search.duration", "s", "Time to search one gallery (the scan only, no embedding).");
         SearchItemsScanned = _meter.CreateCounter<long>("indexer.search.items_scanned", "{item}", "Items compared with queries, by route.");
+        ItemsBackfilled = _meter.CreateCounter<long>("indexer.backfill.items", "{item}", "Items re-embedded with the new version by an upgrade's backfill.");
+        RolloutProgress = _meter.CreateGauge<long>("indexer.rollout.items", "{item}", "The rollout's item counts, by state (scored, selected, done, failed).");
         _meter.CreateObservableGauge("indexer.embedding.execution_provider", ObserveProviders,
             description: "1 for each (model version, execution provider) loaded on this silo: CUDA or CPU.");
     }
@@ -46,6 +48,8 @@ public sealed class IndexerTelemetry : IDisposable
     public UpDownCounter<long> PendingItems { get; }
     public Histogram<double> SearchDuration { get; }
     public Counter<long> SearchItemsScanned { get; }
+    public Counter<long> ItemsBackfilled { get; }
+    public Gauge<long> RolloutProgress { get; }
 
     public void ModelLoaded(string version, string provider)
     {

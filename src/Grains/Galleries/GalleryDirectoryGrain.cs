@@ -37,3 +37,28 @@ public sealed class GalleryDirectoryGrain(
         return Task.FromResult<IReadOnlyList<string>>(keys.Take(limit).ToList());
     }
 }
+
+/// <summary>Work across galleries: every gallery key, shard by shard.</summary>
+public static class GalleryDirectory
+{
+    private const int PageSize = 1000;
+
+    /// <summary>Every registered gallery key (a key whose creation failed after registering may be among them).</summary>
+    public static async Task<List<string>> ListAllAsync(IGrainFactory grains)
+    {
+        var keys = new List<string>();
+        for (var shard = 0; shard < IGalleryDirectoryGrain.Shards; shard++)
+        {
+            string? after = null;
+            while (true)
+            {
+                var page = await grains.GetGrain<IGalleryDirectoryGrain>(shard).ListAsync(after, PageSize);
+                keys.AddRange(page);
+                if (page.Count < PageSize) break;
+                after = page[^1];
+            }
+        }
+
+        return keys;
+    }
+}

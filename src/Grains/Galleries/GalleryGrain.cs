@@ -19,6 +19,7 @@ namespace Indexer.Grains.Galleries;
 public sealed partial class GalleryGrain(
     [PersistentState("gallery", IndexerStorageNames.GrainStateProvider)] IPersistentState<GalleryManifest> state,
     BlobSegmentStore segments,
+    BlobModelStore models,
     IOptions<GalleryOptions> options,
     IndexerTelemetry telemetry,
     TimeProvider time,
@@ -83,7 +84,7 @@ public sealed partial class GalleryGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _deactivating.Cancel();
-        if (_ingestLoop is { } loop)
+        foreach (var loop in new[] { _ingestLoop, _backfillLoop }.OfType<Task>())
         {
             try
             {
@@ -182,7 +183,7 @@ public sealed partial class GalleryGrain(
         return new AddImagesResult(acceptedIds, alreadyPresent, rejected);
     }
 
-    public Task<SearchResult> SearchAsync(QueryEmbedding query, int k)
+    public async Task<SearchResult> SearchAsync(QueryEmbedding query, int k)
     {
         RequireExists();
         ArgumentNullException.ThrowIfNull(query);
@@ -192,10 +193,11 @@ public sealed partial class GalleryGrain(
             throw new IndexerException(IndexerErrorCode.InvalidArgument, "the query vector is empty or not finite");
         }
 
-        return Task.FromResult(TimedSearch(query, k, excludeId: null));
+        await EnsureRoutesAsync(query.ModelVersion);
+        return TimedSearch(query, k, excludeId: null);
     }
 
-    public Task<IReadOnlyList<SearchResult>> SearchManyAsync(IReadOnlyList<QueryEmbedding> queries, int k)
+    public async Task<IReadOnlyList<SearchResult>> SearchManyAsync(IReadOnlyList<QueryEmbedding> queries, int k)
     {
         RequireExists();
         ArgumentNullException.ThrowIfNull(queries);
@@ -210,26 +212,29 @@ public sealed partial class GalleryGrain(
             throw new IndexerException(IndexerErrorCode.InvalidArgument, "every query needs a finite, non-empty vector");
         }
 
+        foreach (var version in queries.Select(q => q.ModelVersion).Distinct()) await EnsureRoutesAsync(version);
         using var activity = IndexerTelemetry.Source.StartActivity("gallery search many");
         var started = Stopwatch.GetTimestamp();
         var results = _index.SearchMany(queries, k);
         telemetry.SearchDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        telemetry.SearchItemsScanned.Add(results.Sum(r => (long)r.Searched), new KeyValuePair<string, object?>("route", "same-version"));
+        foreach (var result in results) CountRoutes(result);
         activity?.SetTag("indexer.search.queries", queries.Count);
-        return Task.FromResult<IReadOnlyList<SearchResult>>(results);
+        return results;
     }
 
-    public Task<SearchResult> SearchByItemAsync(string itemId, int k)
+    public async Task<SearchResult> SearchByItemAsync(string itemId, int k)
     {
         RequireExists();
         RequireK(k);
-        if (!_index.TryGetVector(itemId, out var query))
+        var plan = await GetPlanAsync();
+        if (plan.QueryVersion is { } version) await EnsureRoutesAsync(version);
+        if (!_index.TryGetVector(itemId, plan.QueryVersion, out var query))
         {
             throw new IndexerException(IndexerErrorCode.NotFound,
                 _pendingById.ContainsKey(itemId) ? $"item '{itemId}' is not indexed yet" : $"gallery {_key} has no item '{itemId}'");
         }
 
-        return Task.FromResult(TimedSearch(query, k, excludeId: itemId));
+        return TimedSearch(query, k, excludeId: itemId);
     }
 
     public async Task<bool> DeleteItemAsync(string itemId)
@@ -243,7 +248,7 @@ public sealed partial class GalleryGrain(
         }
 
         if (!_index.TryGet(itemId, out var item)) return false;
-        var tombstone = new SegmentRecord(itemId, item.ContentHash, item.ModelVersion, time.GetUtcNow().ToUnixTimeMilliseconds(),
+        var tombstone = new SegmentRecord(itemId, item.ContentHash, SegmentRecord.AllVersions, time.GetUtcNow().ToUnixTimeMilliseconds(),
             new Dictionary<string, string>(), null);
         await AppendSegmentAsync([tombstone], () => _index.Remove(itemId));
         await MergeSegmentsAsync();
@@ -291,7 +296,7 @@ public sealed partial class GalleryGrain(
         var started = Stopwatch.GetTimestamp();
         var result = _index.Search(query, k, excludeId);
         telemetry.SearchDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        telemetry.SearchItemsScanned.Add(result.Searched, new KeyValuePair<string, object?>("route", "same-version"));
+        CountRoutes(result);
         activity?.SetTag("indexer.gallery.searched", result.Searched);
         activity?.SetTag("indexer.gallery.excluded", result.Excluded);
         return result;
@@ -341,7 +346,7 @@ public sealed partial class GalleryGrain(
         var registry = GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
         var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
         var delay = TimeSpan.FromMilliseconds(250);
-        var inFlight = new Queue<(List<PendingItem> Batch, string Version, Task<IReadOnlyList<EmbedOutcome>> Work)>();
+        var inFlight = new Queue<(List<PendingItem> Batch, IReadOnlyList<string> Versions, Task<IReadOnlyList<EmbedOutcome>[]> Work)>();
         var taken = new HashSet<PendingItem>(ReferenceEqualityComparer.Instance);
         while (!_deactivating.IsCancellationRequested)
         {
@@ -353,10 +358,12 @@ public sealed partial class GalleryGrain(
                 {
                     var batch = Manifest.Pending.Where(p => !taken.Contains(p)).Take(_options.IngestBatchSize).ToList();
                     if (batch.Count == 0) break;
-                    var version = await registry.GetCurrentAsync()
-                        ?? throw new IndexerException(IndexerErrorCode.Busy, "no model version is current yet");
+                    // Every upload version of the plan: while a rollout can be rolled back, new items get the old vector too.
+                    var versions = (await registry.GetServingPlanAsync()).EmbedVersions;
+                    if (versions.Count == 0) throw new IndexerException(IndexerErrorCode.Busy, "no model version is current yet");
                     taken.UnionWith(batch);
-                    inFlight.Enqueue((batch, version, worker.EmbedStoredAsync(version, batch.Select(p => p.ContentHash).ToList())));
+                    var hashes = batch.Select(p => p.ContentHash).ToList();
+                    inFlight.Enqueue((batch, versions, Task.WhenAll(versions.Select(v => worker.EmbedStoredAsync(v, hashes)))));
                 }
 
                 if (inFlight.Count == 0)
@@ -365,11 +372,11 @@ public sealed partial class GalleryGrain(
                     break;
                 }
 
-                var (done, doneVersion, work) = inFlight.Peek();
+                var (done, doneVersions, work) = inFlight.Peek();
                 var outcomes = await work;
                 inFlight.Dequeue();
                 taken.ExceptWith(done);
-                await CompleteBatchAsync(done, outcomes, doneVersion);
+                await CompleteBatchAsync(done, outcomes, doneVersions);
                 delay = TimeSpan.FromMilliseconds(250);
             }
             catch (Exception ex) when (ex is not ObjectDisposedException)
@@ -405,22 +412,29 @@ public sealed partial class GalleryGrain(
         }
     }
 
-    private async Task CompleteBatchAsync(List<PendingItem> batch, IReadOnlyList<EmbedOutcome> outcomes, string version)
+    /// <summary>
+    /// Writes a completed batch: an item is indexed when every version embedded it (a version that cannot read an image
+    /// fails it as a whole, so a rollback never finds an upload without its old vector), failed otherwise.
+    /// </summary>
+    private async Task CompleteBatchAsync(List<PendingItem> batch, IReadOnlyList<EmbedOutcome>[] outcomes, IReadOnlyList<string> versions)
     {
-        var records = new List<SegmentRecord>(batch.Count);
+        var records = new List<SegmentRecord>(batch.Count * versions.Count);
         var failures = new List<ItemError>();
         for (var i = 0; i < batch.Count; i++)
         {
             var item = batch[i];
             if (!_pendingById.TryGetValue(item.ItemId, out var current) || !ReferenceEquals(current, item)) continue; // deleted or reloaded meanwhile
-            var outcome = outcomes[i];
-            if (outcome.Vector is { } vector)
+            var failed = outcomes.Select(o => o[i]).FirstOrDefault(o => o.Vector is null);
+            if (failed is not null)
             {
-                records.Add(new SegmentRecord(item.ItemId, item.ContentHash, version, item.AcceptedAtUnixMs, item.Metadata, vector));
+                failures.Add(new ItemError(item.ItemId, failed.Error ?? "embedding failed"));
+                continue;
             }
-            else
+
+            // The query version last, so that it is the item's primary version.
+            for (var v = 0; v < versions.Count; v++)
             {
-                failures.Add(new ItemError(item.ItemId, outcome.Error ?? "embedding failed"));
+                records.Add(new SegmentRecord(item.ItemId, item.ContentHash, versions[v], item.AcceptedAtUnixMs, item.Metadata, outcomes[v][i].Vector));
             }
         }
 
@@ -457,7 +471,7 @@ public sealed partial class GalleryGrain(
         }
 
         SyncPending();
-        telemetry.ItemsIndexed.Add(records.Count);
+        telemetry.ItemsIndexed.Add(records.Count / versions.Count);
         if (failures.Count > 0)
         {
             telemetry.ItemsFailed.Add(failures.Count);

@@ -1,12 +1,24 @@
 using Indexer.Galleries;
+using Indexer.Models;
 using Indexer.Search;
+using Indexer.Search.Maps;
 using Indexer.Storage;
 
 namespace Indexer.Grains.Galleries;
 
+/// <summary>A route the index serves: items stored in <see cref="From"/> reach queries of the routed version through <see cref="Map"/>.</summary>
+public sealed record IndexRoute(string From, RouteKind Kind, LinearMap Map);
+
 /// <summary>
-/// The in-memory view of a gallery: its items and one exact vector index per model version. It is rebuilt from the
+/// The in-memory view of a gallery: its items and one exact vector index per model version. An item holds a vector in
+/// every version it was embedded with (two during an upgrade that can still be rolled back). It is rebuilt from the
 /// gallery's segments on activation by applying their records in order, and kept current by applying each new record.
+/// <para>
+/// For the query version of the serving plan (<see cref="SetRoutes"/>), items that lack a vector in that version are
+/// held a second time in a routed index per old version: their vector carried into the query's space (a copy for a
+/// compatible version, the fitted map's image for a mapped one). A search scans the query version's index and the
+/// routed ones and merges by score; items without a route are counted as excluded, never silently mixed in.
+/// </para>
 /// Plain data structure: not thread-safe, owned by one grain activation.
 /// </summary>
 public sealed class GalleryIndex
@@ -14,8 +26,15 @@ public sealed class GalleryIndex
     private readonly Dictionary<string, ItemEntry> _items = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _orderedIds = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FlatVectorIndex> _byVersion = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FlatVectorIndex> _routed = new(StringComparer.Ordinal);
+    private string? _routedVersion;
+    private IReadOnlyList<IndexRoute> _routes = [];
 
+    /// <summary>Distinct items.</summary>
     public int Count => _items.Count;
+
+    /// <summary>The query version routes are held for, or null.</summary>
+    public string? RoutedVersion => _routedVersion;
 
     public bool Contains(string itemId) => _items.ContainsKey(itemId);
 
@@ -31,18 +50,25 @@ public sealed class GalleryIndex
         return false;
     }
 
-    /// <summary>Applies one segment record: a vector upserts the item (moving it between versions if needed); a tombstone removes it.</summary>
+    /// <summary>True when the item holds a vector in <paramref name="version"/>.</summary>
+    public bool HasVersion(string itemId, string version) => _items.TryGetValue(itemId, out var entry) && entry.Versions.Contains(version);
+
+    /// <summary>
+    /// Applies one segment record: a vector upserts the item's vector in its version (other versions stay); a tombstone
+    /// for <see cref="SegmentRecord.AllVersions"/> removes the item; a tombstone for one version drops that vector only.
+    /// </summary>
     public void Apply(SegmentRecord record)
     {
-        if (record.Vector is null)
+        if (record.RemovesItem)
         {
             Remove(record.ItemId);
             return;
         }
 
-        if (_items.TryGetValue(record.ItemId, out var previous) && previous.ModelVersion != record.ModelVersion)
+        if (record.Vector is null)
         {
-            _byVersion[previous.ModelVersion].Remove(record.ItemId);
+            RemoveVersion(record.ItemId, record.ModelVersion);
+            return;
         }
 
         if (!_byVersion.TryGetValue(record.ModelVersion, out var index))
@@ -57,57 +83,186 @@ public sealed class GalleryIndex
         }
 
         index.Upsert(record.ItemId, record.Vector);
-        _items[record.ItemId] = new ItemEntry(record.ContentHash, record.ModelVersion, record.AddedAtUnixMs, record.Metadata, record.ItemId);
+        var versions = _items.TryGetValue(record.ItemId, out var previous) ? previous.Versions : [];
+        if (!versions.Contains(record.ModelVersion)) versions = [.. versions, record.ModelVersion];
+        _items[record.ItemId] = new ItemEntry(record.ContentHash, record.ModelVersion, versions, record.AddedAtUnixMs, record.Metadata, record.ItemId);
         _orderedIds.Add(record.ItemId);
+        Reroute(record.ItemId);
     }
 
     public bool Remove(string itemId)
     {
         if (!_items.Remove(itemId, out var entry)) return false;
-        _byVersion[entry.ModelVersion].Remove(itemId);
+        foreach (var version in entry.Versions) _byVersion[version].Remove(itemId);
+        foreach (var routed in _routed.Values) routed.Remove(itemId);
         _orderedIds.Remove(itemId);
         return true;
     }
 
-    /// <summary>The stored vector of an item, in its own model version's space.</summary>
-    public bool TryGetVector(string itemId, out QueryEmbedding embedding)
+    /// <summary>Drops an item's vector in one version; an item left with no vector is removed.</summary>
+    public bool RemoveVersion(string itemId, string version)
     {
-        if (_items.TryGetValue(itemId, out var entry))
-        {
-            var index = _byVersion[entry.ModelVersion];
-            var vector = new float[index.Dimension];
-            if (index.TryGetVector(itemId, vector))
-            {
-                embedding = new QueryEmbedding(entry.ModelVersion, vector);
-                return true;
-            }
-        }
-
-        embedding = null!;
-        return false;
+        if (!_items.TryGetValue(itemId, out var entry) || !entry.Versions.Contains(version)) return false;
+        if (entry.Versions.Length == 1) return Remove(itemId);
+        _byVersion[version].Remove(itemId);
+        var rest = entry.Versions.Where(v => v != version).ToArray();
+        _items[itemId] = entry with { Versions = rest, Primary = entry.Primary == version ? rest[^1] : entry.Primary };
+        Reroute(itemId);
+        return true;
     }
 
     /// <summary>
-    /// Exact top-k over the items held in the query's model version. Items in other versions are not comparable with
-    /// the query yet and are counted as excluded, never silently mixed in.
+    /// Serves queries of <paramref name="queryVersion"/> over items held only in other versions through
+    /// <paramref name="routes"/> (first match wins for an item held in several). Replaces any earlier routes.
     /// </summary>
-    public SearchResult Search(QueryEmbedding query, int k, string? excludeId = null)
+    public void SetRoutes(string queryVersion, IReadOnlyList<IndexRoute> routes)
     {
-        var excluded = Count;
-        if (!_byVersion.TryGetValue(query.ModelVersion, out var index) || index.Count == 0)
+        _routed.Clear();
+        _routedVersion = queryVersion;
+        _routes = routes.Where(r => r.Kind is RouteKind.Compatible or RouteKind.Mapped && r.From != queryVersion).ToList();
+        foreach (var route in _routes)
         {
-            return new SearchResult([], query.ModelVersion, 0, excluded);
+            if (_byVersion.TryGetValue(route.From, out var source) && source.Dimension == route.Map.InputDimension)
+            {
+                _routed[route.From] = new FlatVectorIndex(route.Map.OutputDimension, Math.Max(16, source.Count));
+            }
         }
 
-        if (query.Vector.Length != index.Dimension)
-        {
-            throw new IndexerException(IndexerErrorCode.InvalidArgument,
-                $"the query has {query.Vector.Length} dimensions; model {query.ModelVersion} has {index.Dimension}");
-        }
-
-        var hits = index.Search(query.Vector, k, excludeId);
-        return new SearchResult(ToMatches(hits), query.ModelVersion, index.Count, excluded - index.Count);
+        foreach (var id in _items.Keys) Reroute(id);
     }
+
+    /// <summary>Items of each route for the routed query version: what a search over the whole gallery would compare.</summary>
+    public IReadOnlyDictionary<RouteKind, int> RouteCounts()
+    {
+        var counts = new Dictionary<RouteKind, int>();
+        if (_routedVersion is null) return counts;
+        counts[RouteKind.SameVersion] = _byVersion.GetValueOrDefault(_routedVersion)?.Count ?? 0;
+        foreach (var route in _routes)
+        {
+            if (_routed.TryGetValue(route.From, out var routed)) counts[route.Kind] = counts.GetValueOrDefault(route.Kind) + routed.Count;
+        }
+
+        counts[RouteKind.Excluded] = Count - counts.Values.Sum();
+        return counts;
+    }
+
+    private void Reroute(string itemId)
+    {
+        if (_routedVersion is null || _routes.Count == 0) return;
+        foreach (var routed in _routed.Values) routed.Remove(itemId);
+        if (!_items.TryGetValue(itemId, out var entry) || entry.Versions.Contains(_routedVersion)) return;
+        foreach (var route in _routes)
+        {
+            if (!entry.Versions.Contains(route.From) || !_routed.TryGetValue(route.From, out var routed)) continue;
+            var source = _byVersion[route.From];
+            var buffer = new float[source.Dimension];
+            source.TryGetVector(itemId, buffer);
+            var mapped = route.Map.Apply(buffer);
+            if (VectorMath.IsFinite(mapped) && mapped.Any(x => x != 0)) routed.Upsert(itemId, mapped);
+            return;
+        }
+    }
+
+    /// <summary>
+    /// The vector to search with for an item, in <paramref name="preferredVersion"/> when the item holds one or is routed
+    /// to it, otherwise in the version it was last embedded with.
+    /// </summary>
+    public bool TryGetVector(string itemId, string? preferredVersion, out QueryEmbedding embedding)
+    {
+        embedding = null!;
+        if (!_items.TryGetValue(itemId, out var entry)) return false;
+        if (preferredVersion is not null && entry.Versions.Contains(preferredVersion)) return TryRead(_byVersion[preferredVersion], preferredVersion, itemId, out embedding);
+        if (preferredVersion is not null && preferredVersion == _routedVersion)
+        {
+            foreach (var routed in _routed.Values)
+            {
+                if (routed.Contains(itemId)) return TryRead(routed, preferredVersion, itemId, out embedding);
+            }
+        }
+
+        return TryRead(_byVersion[entry.Primary], entry.Primary, itemId, out embedding);
+    }
+
+    private static bool TryRead(FlatVectorIndex index, string version, string itemId, out QueryEmbedding embedding)
+    {
+        var vector = new float[index.Dimension];
+        embedding = index.TryGetVector(itemId, vector) ? new QueryEmbedding(version, vector) : null!;
+        return embedding is not null;
+    }
+
+    /// <summary>Exact top-k over every item the query can be compared with: its own version plus, for the routed version, the routed indexes.</summary>
+    public SearchResult Search(QueryEmbedding query, int k, string? excludeId = null) => SearchMany([query], k, excludeId)[0];
+
+    /// <summary>
+    /// <see cref="Search"/> for many queries: those of one model version are scored together, in one pass over each index
+    /// per block of queries. Results come back in the order of <paramref name="queries"/>.
+    /// </summary>
+    public SearchResult[] SearchMany(IReadOnlyList<QueryEmbedding> queries, int k, string? excludeId = null)
+    {
+        var results = new SearchResult[queries.Count];
+        foreach (var group in Enumerable.Range(0, queries.Count).GroupBy(i => queries[i].ModelVersion, StringComparer.Ordinal))
+        {
+            var version = group.Key;
+            var members = group.ToArray();
+            var sources = new List<(FlatVectorIndex Index, RouteKind Kind)>();
+            if (_byVersion.TryGetValue(version, out var own) && own.Count > 0) sources.Add((own, RouteKind.SameVersion));
+            if (version == _routedVersion)
+            {
+                foreach (var route in _routes)
+                {
+                    if (_routed.TryGetValue(route.From, out var routed) && routed.Count > 0) sources.Add((routed, route.Kind));
+                }
+            }
+
+            var dimension = sources.Count > 0 ? sources[0].Index.Dimension : queries[members[0]].Vector.Length;
+            var block = new float[members.Length * dimension];
+            for (var m = 0; m < members.Length; m++)
+            {
+                var vector = queries[members[m]].Vector;
+                if (vector.Length != dimension)
+                {
+                    throw new IndexerException(IndexerErrorCode.InvalidArgument,
+                        $"query {members[m]} has {vector.Length} dimensions; model {version} has {dimension}");
+                }
+
+                vector.CopyTo(block, m * dimension);
+                VectorMath.NormalizeInPlace(block.AsSpan(m * dimension, dimension));
+            }
+
+            var merged = new List<SearchHit>[members.Length];
+            for (var m = 0; m < members.Length; m++) merged[m] = [];
+            var served = new Dictionary<string, int>(StringComparer.Ordinal);
+            var searched = 0;
+            foreach (var (index, kind) in sources)
+            {
+                // One extra hit per source covers the excluded item, which FlatVectorIndex.SearchMany does not skip.
+                var hits = index.SearchMany(block, members.Length, excludeId is null ? k : k + 1);
+                for (var m = 0; m < members.Length; m++) merged[m].AddRange(hits[m].Where(h => h.Id != excludeId));
+                var compared = index.Count - (excludeId is not null && index.Contains(excludeId) ? 1 : 0);
+                var name = RouteName(kind);
+                served[name] = served.GetValueOrDefault(name) + compared;
+                searched += compared;
+            }
+
+            var excluded = Count - searched - (excludeId is not null && _items.ContainsKey(excludeId) ? 1 : 0);
+            for (var m = 0; m < members.Length; m++)
+            {
+                var top = merged[m].OrderByDescending(h => h.Score).ThenBy(h => h.Id, StringComparer.Ordinal).Take(k).ToList();
+                results[members[m]] = new SearchResult(ToMatches(top), version, searched, Math.Max(0, excluded), served);
+            }
+        }
+
+        return results;
+    }
+
+    /// <summary>The wire name of a route, as search results and metrics report it.</summary>
+    public static string RouteName(RouteKind kind) => kind switch
+    {
+        RouteKind.SameVersion => "same-version",
+        RouteKind.Compatible => "compatible",
+        RouteKind.Mapped => "mapped",
+        _ => "excluded",
+    };
 
     private SearchMatch[] ToMatches(IReadOnlyList<SearchHit> hits)
     {
@@ -115,50 +270,10 @@ public sealed class GalleryIndex
         for (var i = 0; i < hits.Count; i++)
         {
             var entry = _items[hits[i].Id];
-            matches[i] = new SearchMatch(hits[i].Id, hits[i].Score, entry.ModelVersion, entry.Metadata);
+            matches[i] = new SearchMatch(hits[i].Id, hits[i].Score, entry.Primary, entry.Metadata);
         }
 
         return matches;
-    }
-
-    /// <summary>
-    /// <see cref="Search"/> for many queries: those of one model version are scored together, in one pass over that
-    /// version's vectors per block of queries. Results come back in the order of <paramref name="queries"/>.
-    /// </summary>
-    public SearchResult[] SearchMany(IReadOnlyList<QueryEmbedding> queries, int k)
-    {
-        var results = new SearchResult[queries.Count];
-        foreach (var group in Enumerable.Range(0, queries.Count).GroupBy(i => queries[i].ModelVersion, StringComparer.Ordinal))
-        {
-            var members = group.ToArray();
-            if (!_byVersion.TryGetValue(group.Key, out var index) || index.Count == 0)
-            {
-                foreach (var i in members) results[i] = new SearchResult([], group.Key, 0, Count);
-                continue;
-            }
-
-            var block = new float[members.Length * index.Dimension];
-            for (var m = 0; m < members.Length; m++)
-            {
-                var vector = queries[members[m]].Vector;
-                if (vector.Length != index.Dimension)
-                {
-                    throw new IndexerException(IndexerErrorCode.InvalidArgument,
-                        $"query {members[m]} has {vector.Length} dimensions; model {group.Key} has {index.Dimension}");
-                }
-
-                vector.CopyTo(block, m * index.Dimension);
-                VectorMath.NormalizeInPlace(block.AsSpan(m * index.Dimension, index.Dimension));
-            }
-
-            var hits = index.SearchMany(block, members.Length, k);
-            for (var m = 0; m < members.Length; m++)
-            {
-                results[members[m]] = new SearchResult(ToMatches(hits[m]), group.Key, index.Count, Count - index.Count);
-            }
-        }
-
-        return results;
     }
 
     /// <summary>Up to <paramref name="count"/> random items of one version with their vectors (seeded, so repeatable).</summary>
@@ -179,6 +294,25 @@ public sealed class GalleryIndex
         return sample;
     }
 
+    /// <summary>
+    /// Items held in <paramref name="from"/> but not in <paramref name="to"/>, with their stored <paramref name="from"/>
+    /// vectors (row-major) for scoring: the candidates of an upgrade's backfill.
+    /// </summary>
+    public (string[] Ids, string[] ContentHashes, float[] Vectors, int Dimension) Unconverted(string from, string to)
+    {
+        if (!_byVersion.TryGetValue(from, out var index)) return ([], [], [], 0);
+        var ids = index.Ids.Where(id => !_items[id].Versions.Contains(to)).ToArray();
+        Array.Sort(ids, StringComparer.Ordinal);
+        var vectors = new float[ids.Length * index.Dimension];
+        for (var i = 0; i < ids.Length; i++) index.TryGetVector(ids[i], vectors.AsSpan(i * index.Dimension, index.Dimension));
+        return (ids, ids.Select(id => _items[id].ContentHash).ToArray(), vectors, index.Dimension);
+    }
+
+    /// <summary>Items held in <paramref name="version"/> and in others too: those whose other vectors an upgrade's commit drops.</summary>
+    public IReadOnlyList<GalleryItem> HeldWithOthers(string version) =>
+        _items.Values.Where(e => e.Versions.Length > 1 && e.Versions.Contains(version)).Select(e => e.ToItem()).ToList();
+
+    /// <summary>Vectors held per version (an item held in two versions counts in both).</summary>
     public IReadOnlyDictionary<string, int> CountsByVersion() =>
         _byVersion.Where(v => v.Value.Count > 0).ToDictionary(v => v.Key, v => v.Value.Count, StringComparer.Ordinal);
 
@@ -201,9 +335,9 @@ public sealed class GalleryIndex
     }
 
     private sealed record ItemEntry(
-        string ContentHash, string ModelVersion, long AddedAtUnixMs, IReadOnlyDictionary<string, string> Metadata, string ItemId)
+        string ContentHash, string Primary, string[] Versions, long AddedAtUnixMs, IReadOnlyDictionary<string, string> Metadata, string ItemId)
     {
         public GalleryItem ToItem() =>
-            new(ItemId, ContentHash, ModelVersion, DateTimeOffset.FromUnixTimeMilliseconds(AddedAtUnixMs), Metadata);
+            new(ItemId, ContentHash, Primary, DateTimeOffset.FromUnixTimeMilliseconds(AddedAtUnixMs), Metadata, Versions);
     }
 }

@@ -24,6 +24,32 @@ public sealed class GalleryManifest
     [Id(4)] public List<ItemError> RecentFailures { get; set; } = [];
 
     [Id(5)] public long FailedCount { get; set; }
+
+    /// <summary>This gallery's part in the latest upgrade's backfill; null before any.</summary>
+    [Id(6)] public BackfillState? Backfill { get; set; }
+}
+
+/// <summary>
+/// A gallery's backfill progress for one rollout, written in the same manifest write that lists the segment of each
+/// re-embedded batch, so the counts always match the stored vectors. The queue itself is not stored: it is recomputed
+/// from the stored vectors (items still without a new vector, minus <see cref="FailedIds"/>), deterministically.
+/// </summary>
+[GenerateSerializer, Alias("indexer.backfill-state")]
+public sealed class BackfillState
+{
+    [Id(0)] public string RolloutId { get; set; } = "";
+
+    [Id(1)] public string From { get; set; } = "";
+
+    [Id(2)] public string To { get; set; } = "";
+
+    [Id(3)] public int Scored { get; set; }
+
+    [Id(4)] public int Selected { get; set; }
+
+    [Id(5)] public int Done { get; set; }
+
+    [Id(6)] public List<string> FailedIds { get; set; } = [];
 }
 
 [GenerateSerializer, Immutable, Alias("indexer.segment-entry")]

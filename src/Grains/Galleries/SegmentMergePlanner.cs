@@ -29,29 +29,40 @@ public static class SegmentMergePlanner
     public static int Tier(int recordCount) => recordCount <= 1 ? 0 : (int)Math.Floor(Math.Log(recordCount, FanIn));
 
     /// <summary>
-    /// Folds the records of consecutive segments (oldest first) into the records of one segment: the last record of each
-    /// item wins. Tombstones are kept unless <paramref name="includesOldest"/>, since they may delete items held in older
-    /// segments; with the oldest segment in the merge there is nothing left for them to delete.
+    /// Folds the records of consecutive segments (oldest first) into the records of one segment, with the same effect when
+    /// applied: per item, the last record of each version wins, and a whole-item tombstone (<see cref="SegmentRecord.RemovesItem"/>)
+    /// supersedes everything before it. Tombstones are kept unless <paramref name="includesOldest"/>, since they may delete
+    /// vectors held in older segments; with the oldest segment in the merge there is nothing left for them to delete.
     /// </summary>
     public static List<SegmentRecord> Fold(IEnumerable<IReadOnlyList<SegmentRecord>> segmentsOldestFirst, bool includesOldest)
     {
-        var last = new Dictionary<string, SegmentRecord>(StringComparer.Ordinal);
+        // Per item, its surviving records in apply order (at most a whole-item tombstone then one record per version).
+        var byItem = new Dictionary<string, List<SegmentRecord>>(StringComparer.Ordinal);
         var order = new List<string>();
         foreach (var segment in segmentsOldestFirst)
         {
             foreach (var record in segment)
             {
-                if (!last.ContainsKey(record.ItemId)) order.Add(record.ItemId);
-                last[record.ItemId] = record;
+                if (!byItem.TryGetValue(record.ItemId, out var records))
+                {
+                    byItem[record.ItemId] = records = [];
+                    order.Add(record.ItemId);
+                }
+
+                if (record.RemovesItem) records.Clear();
+                else records.RemoveAll(r => !r.RemovesItem && r.ModelVersion == record.ModelVersion);
+                records.Add(record);
             }
         }
 
         var result = new List<SegmentRecord>(order.Count);
         foreach (var id in order)
         {
-            var record = last[id];
-            if (record.Vector is null && includesOldest) continue;
-            result.Add(record);
+            foreach (var record in byItem[id])
+            {
+                if (record.IsTombstone && includesOldest) continue;
+                result.Add(record);
+            }
         }
 
         return result;

@@ -10,6 +10,12 @@ public sealed class ModelRegistryState
     [Id(0)] public Dictionary<string, ModelVersionInfo> Versions { get; set; } = new(StringComparer.Ordinal);
 
     [Id(1)] public string? Current { get; set; }
+
+    [Id(2)] public long Epoch { get; set; }
+
+    [Id(3)] public List<string> EmbedVersions { get; set; } = [];
+
+    [Id(4)] public List<VersionRoute> Routes { get; set; } = [];
 }
 
 /// <summary>
@@ -56,15 +62,44 @@ public sealed partial class ModelRegistryGrain(
             throw new IndexerException(IndexerErrorCode.Conflict, $"model version '{version}' is retired");
         }
 
-        if (state.State.Current == version) return;
-        state.State.Current = version;
-        await state.WriteStateAsync();
-        LogCurrent(version);
+        if (state.State.Current == version && state.State.Routes.Count == 0 && state.State.EmbedVersions.SequenceEqual([version])) return;
+        await SetServingPlanAsync(version, [version], []);
     }
+
+    public Task<ServingPlan> GetServingPlanAsync() => Task.FromResult(Plan());
+
+    public async Task<ServingPlan> SetServingPlanAsync(string queryVersion, IReadOnlyList<string> embedVersions, IReadOnlyList<VersionRoute> routes)
+    {
+        ArgumentNullException.ThrowIfNull(embedVersions);
+        ArgumentNullException.ThrowIfNull(routes);
+        if (!embedVersions.Contains(queryVersion))
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"uploads must be embedded with the query version '{queryVersion}' too");
+        }
+
+        foreach (var version in embedVersions.Append(queryVersion).Concat(routes.Select(r => r.From)))
+        {
+            if (!state.State.Versions.TryGetValue(version, out var info)) throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{version}' is not registered");
+            if (info.Retired) throw new IndexerException(IndexerErrorCode.Conflict, $"model version '{version}' is retired");
+        }
+
+        state.State.Current = queryVersion;
+        state.State.EmbedVersions = embedVersions.Where(v => v != queryVersion).Distinct().Append(queryVersion).ToList(); // query version last: it becomes each new item's primary
+        state.State.Routes = routes.ToList();
+        state.State.Epoch++;
+        await state.WriteStateAsync();
+        LogPlan(queryVersion, string.Join(",", state.State.EmbedVersions), string.Join(",", routes.Select(r => $"{r.From}->{r.To}:{r.Kind}")));
+        return Plan();
+    }
+
+    private ServingPlan Plan() => new(
+        state.State.Epoch, state.State.Current,
+        state.State.EmbedVersions.Count > 0 ? state.State.EmbedVersions.ToList() : state.State.Current is { } current ? [current] : [],
+        state.State.Routes.ToList());
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model version {Version} registered ({Dimension}-d)")]
     private partial void LogRegistered(string version, int dimension);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Model version {Version} is now current")]
-    private partial void LogCurrent(string version);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Serving plan: queries in {Version}, uploads in {EmbedVersions}, routes {Routes}")]
+    private partial void LogPlan(string version, string embedVersions, string routes);
 }

@@ -33,15 +33,22 @@ public sealed class CompatibilityPredictor
 
     private readonly Func<ReadOnlySpan<float>, double> _predict;
 
-    private CompatibilityPredictor(PredictorKind kind, double heldOutSpearman, int calibrationSize, Func<ReadOnlySpan<float>, double> predict)
+    private CompatibilityPredictor(double heldOutSpearman, PredictorParameters parameters)
     {
-        Kind = kind;
+        Kind = parameters.Kind;
         HeldOutSpearman = heldOutSpearman;
-        CalibrationSize = calibrationSize;
-        _predict = predict;
+        CalibrationSize = parameters.Agreements.Length > 0 ? parameters.Agreements.Length : parameters.FittedCount;
+        Parameters = parameters;
+        _predict = Build(parameters);
     }
 
     public PredictorKind Kind { get; }
+
+    /// <summary>Everything the predictor needs to predict, for storing it (<see cref="CompatibilityPredictorCodec"/>).</summary>
+    public PredictorParameters Parameters { get; }
+
+    /// <summary>Restores a stored predictor.</summary>
+    public static CompatibilityPredictor FromParameters(PredictorParameters parameters, double heldOutSpearman) => new(heldOutSpearman, parameters);
 
     /// <summary>
     /// Rank correlation between predicted and true agreement on calibration items the chosen predictor did not see;
@@ -72,7 +79,7 @@ public sealed class CompatibilityPredictor
         var bestSpearman = double.NaN;
         foreach (var kind in Enum.GetValues<PredictorKind>())
         {
-            var predict = Build(kind, vectors, agreements, fitted, dimension);
+            var predict = Build(Parameterise(kind, vectors, agreements, fitted, dimension));
             var predicted = heldOut.Select(i => predict(vectors.AsSpan(i * dimension, dimension))).ToArray();
             var error = heldOut.Select((i, k) => (predicted[k] - agreements[i]) * (predicted[k] - agreements[i])).Average();
             if (error < bestError)
@@ -82,27 +89,44 @@ public sealed class CompatibilityPredictor
             }
         }
 
-        return new CompatibilityPredictor(best, bestSpearman, agreements.Count, Build(best, vectors, agreements, order, dimension));
+        return new CompatibilityPredictor(bestSpearman, Parameterise(best, vectors, agreements, order, dimension));
     }
 
     /// <summary>The predicted agreement of an item with this old vector; lower means less compatible.</summary>
     public double Predict(ReadOnlySpan<float> oldVector) => _predict(oldVector);
 
-    private static Func<ReadOnlySpan<float>, double> Build(PredictorKind kind, float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension) =>
-        kind == PredictorKind.Linear ? BuildLinear(vectors, agreements, items, dimension) : BuildNeighbours(vectors, agreements, items, dimension);
+    private static PredictorParameters Parameterise(PredictorKind kind, float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension) =>
+        kind == PredictorKind.Linear ? FitLinear(vectors, agreements, items, dimension) : Neighbourhood(vectors, agreements, items, dimension);
 
-    private static Func<ReadOnlySpan<float>, double> BuildNeighbours(float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension)
+    private static Func<ReadOnlySpan<float>, double> Build(PredictorParameters p) =>
+        p.Kind == PredictorKind.Linear ? BuildLinear(p) : BuildNeighbours(p);
+
+    private static PredictorParameters Neighbourhood(float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension)
     {
-        var index = new FlatVectorIndex(dimension, items.Length);
-        var agreementById = new Dictionary<string, double>(items.Length, StringComparer.Ordinal);
-        foreach (var i in items)
+        var rows = new float[items.Length * dimension];
+        var values = new double[items.Length];
+        for (var k = 0; k < items.Length; k++)
         {
-            var id = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            index.Upsert(id, vectors.AsSpan(i * dimension, dimension));
-            agreementById[id] = agreements[i];
+            vectors.AsSpan(items[k] * dimension, dimension).CopyTo(rows.AsSpan(k * dimension, dimension));
+            values[k] = agreements[items[k]];
         }
 
-        var k = Math.Min(Neighbours, items.Length);
+        return new PredictorParameters(PredictorKind.Neighbours, dimension, rows, values, 0, [], items.Length);
+    }
+
+    private static Func<ReadOnlySpan<float>, double> BuildNeighbours(PredictorParameters p)
+    {
+        var count = p.Agreements.Length;
+        var index = new FlatVectorIndex(p.Dimension, Math.Max(1, count));
+        var agreementById = new Dictionary<string, double>(count, StringComparer.Ordinal);
+        for (var i = 0; i < count; i++)
+        {
+            var id = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            index.Upsert(id, p.Vectors.AsSpan(i * p.Dimension, p.Dimension));
+            agreementById[id] = p.Agreements[i];
+        }
+
+        var k = Math.Min(Neighbours, count);
         return vector =>
         {
             double weighted = 0, weights = 0;
@@ -118,7 +142,7 @@ public sealed class CompatibilityPredictor
         };
     }
 
-    private static Func<ReadOnlySpan<float>, double> BuildLinear(float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension)
+    private static PredictorParameters FitLinear(float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension)
     {
         var rows = new float[items.Length * dimension];
         var centred = new float[items.Length];
@@ -135,7 +159,19 @@ public sealed class CompatibilityPredictor
         var lambda = LinearPenalty * Math.Max(trace / dimension, 1e-12);
         for (var i = 0; i < dimension; i++) gram[i * dimension + i] += lambda;
         var weights = DenseMath.SolveSymmetricPositiveDefinite(gram, DenseMath.TransposeTimes(rows, centred, items.Length, dimension, 1), dimension, 1);
-        var w = Array.ConvertAll(weights, x => (float)x);
+        return new PredictorParameters(PredictorKind.Linear, dimension, [], [], mean, Array.ConvertAll(weights, x => (float)x), items.Length);
+    }
+
+    private static Func<ReadOnlySpan<float>, double> BuildLinear(PredictorParameters p)
+    {
+        var (mean, w) = (p.Mean, p.Weights);
         return vector => mean + VectorMath.Dot(vector, w);
     }
 }
+
+/// <summary>
+/// A fitted <see cref="CompatibilityPredictor"/>'s numbers: for <see cref="PredictorKind.Neighbours"/> the calibration
+/// items' old vectors (row-major) and agreements; for <see cref="PredictorKind.Linear"/> the mean agreement and weights.
+/// </summary>
+public sealed record PredictorParameters(
+    PredictorKind Kind, int Dimension, float[] Vectors, double[] Agreements, double Mean, float[] Weights, int FittedCount);

@@ -30,6 +30,11 @@ public static class IndexerApi
         compatibility.MapPost("/calibration", Calibrate)
             .WithSummary("Calibrates the upgrade from one model version to another on a sample across galleries (operators only); returns the report.");
         compatibility.MapGet("/", GetCalibration).WithSummary("The latest calibration report of an upgrade (operators only).");
+        var rollout = v1.MapGroup("/rollout").AddEndpointFilter<AdminFilter>().WithTags("Operations");
+        rollout.MapPost("/", StartRollout)
+            .WithSummary("Starts a rollout from the current model version to 'to' (operators only): calibrate, verify, activate, backfill by the policy.");
+        rollout.MapGet("/", GetRollout).WithSummary("The latest rollout and its progress (operators only).");
+        rollout.MapPost("/{action}", RolloutAction).WithSummary("pause | resume | cancel | rollback | commit the rollout (operators only).");
         v1.MapGet("/models/{version}", GetModel).WithSummary("One registered model version.");
         v1.MapPost("/models", RegisterModel).DisableAntiforgery().AddEndpointFilter<AdminFilter>().WithTags("Models")
             .WithSummary("Registers a model version (operators only; multipart: 'model' = the ONNX file, 'manifest' = its JSON manifest). The model is loaded and probed first; it does not become current.");
@@ -60,6 +65,28 @@ public static class IndexerApi
         await grains.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf(Ids.Require(from, "model version"), Ids.Require(to, "model version"))).GetReportAsync() is { } report
             ? TypedResults.Ok(report)
             : Problem(404, $"the upgrade from '{from}' to '{to}' has not been calibrated");
+
+    private static async Task<Ok<RolloutStatus>> StartRollout(RolloutRequest request, IGrainFactory grains) =>
+        TypedResults.Ok(await grains.GetGrain<IRolloutGrain>(IRolloutGrain.Key).StartAsync(request));
+
+    private static async Task<Results<Ok<RolloutStatus>, ProblemHttpResult>> GetRollout(IGrainFactory grains) =>
+        await grains.GetGrain<IRolloutGrain>(IRolloutGrain.Key).GetStatusAsync() is { } status
+            ? TypedResults.Ok(status)
+            : Problem(404, "there has been no rollout");
+
+    private static async Task<Results<Ok<RolloutStatus>, ProblemHttpResult>> RolloutAction(string action, IGrainFactory grains)
+    {
+        var rollout = grains.GetGrain<IRolloutGrain>(IRolloutGrain.Key);
+        return action switch
+        {
+            "pause" => TypedResults.Ok(await rollout.PauseAsync()),
+            "resume" => TypedResults.Ok(await rollout.ResumeAsync()),
+            "cancel" => TypedResults.Ok(await rollout.CancelAsync()),
+            "rollback" => TypedResults.Ok(await rollout.RollbackAsync()),
+            "commit" => TypedResults.Ok(await rollout.CommitAsync()),
+            _ => Problem(400, $"unknown rollout action '{action}': use pause, resume, cancel, rollback or commit"),
+        };
+    }
 
     private static async Task<Results<Ok<List<string>>, ProblemHttpResult>> ListGalleries(IndexerClient client, int limit = 1000)
     {

@@ -28,6 +28,9 @@ public static class SiloHostingExtensions
         services.AddOptions<AuthSettings>().Bind(configuration.GetSection(AuthSettings.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AuthSettings>, AuthSettingsValidator>();
         services.AddSingleton<ApiKeyAuthenticator>();
+        // Enums as their names ("lazy", "mapped"), the way the client library and the CLI write them.
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(
+            new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase)));
         services.AddSingleton(sp => new IndexerClient(
             sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<BlobImageStore>(), sp.GetRequiredService<BlobModelStore>()));
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = IndexerApi.MaxRequestBytes);

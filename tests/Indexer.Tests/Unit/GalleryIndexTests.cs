@@ -46,15 +46,100 @@ public sealed class GalleryIndexTests
     }
 
     [Fact]
-    public void Apply_ItemReembeddedWithANewVersion_MovesBetweenVersionIndexes()
+    public void Apply_ItemReembeddedWithANewVersion_KeepsBothVectorsUntilTheOldOneIsDropped()
     {
         var index = new GalleryIndex();
         index.Apply(Record("a", "v1", 1, 0));
         index.Apply(Record("a", "v2", 0, 0, 1));
 
-        Assert.Empty(index.Search(new QueryEmbedding("v1", [1, 0]), 5).Matches);
+        Assert.Equal(1, index.Count);
+        Assert.Equal("a", Assert.Single(index.Search(new QueryEmbedding("v1", [1, 0]), 5).Matches).ItemId);
         Assert.Equal("a", Assert.Single(index.Search(new QueryEmbedding("v2", [0, 0, 1]), 5).Matches).ItemId);
+        Assert.Equal(new Dictionary<string, int> { ["v1"] = 1, ["v2"] = 1 }, index.CountsByVersion());
+        Assert.True(index.TryGet("a", out var item));
+        Assert.Equal("v2", item.ModelVersion);
+        Assert.Equal(["v1", "v2"], item.ModelVersions!);
+
+        index.Apply(new SegmentRecord("a", new string('a', 64), "v1", 0, NoMetadata, null)); // what a commit writes
+
+        Assert.Equal(1, index.Count);
+        Assert.Empty(index.Search(new QueryEmbedding("v1", [1, 0]), 5).Matches);
         Assert.Equal(new Dictionary<string, int> { ["v2"] = 1 }, index.CountsByVersion());
+
+        index.Apply(new SegmentRecord("a", new string('a', 64), SegmentRecord.AllVersions, 0, NoMetadata, null));
+        Assert.Equal(0, index.Count);
+    }
+
+    [Fact]
+    public void Search_WithAMappedRoute_RanksOldItemsInTheNewSpaceAsTheOldModelDid()
+    {
+        // v2 = v1 rotated: through the exact map, a v2 query must rank v1-only items exactly as the v1 query ranks them.
+        const int dimension = 8;
+        var rotation = Search.RandomOrthogonal.Create(dimension, seed: 4);
+        var map = Search.Maps.LinearMap.FromWeights(Search.Maps.MapKind.Orthogonal, dimension, dimension, rotation);
+        var random = new Random(9);
+        float[] RandomVector() => Enumerable.Range(0, dimension).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var oldOnly = new GalleryIndex();
+        var mixed = new GalleryIndex();
+        for (var i = 0; i < 60; i++)
+        {
+            var vector = RandomVector();
+            oldOnly.Apply(Record($"item-{i}", "v1", vector));
+            mixed.Apply(Record($"item-{i}", "v1", vector));
+            if (i % 3 == 0) mixed.Apply(Record($"item-{i}", "v2", map.Apply(vector))); // a third already backfilled
+        }
+
+        mixed.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.Mapped, map)]);
+        var query = RandomVector();
+
+        var before = oldOnly.Search(new QueryEmbedding("v1", query), 10);
+        var after = mixed.Search(new QueryEmbedding("v2", map.Apply(query)), 10);
+
+        Assert.Equal(before.Matches.Select(m => m.ItemId), after.Matches.Select(m => m.ItemId));
+        Assert.Equal(before.Matches.Select(m => m.Score), after.Matches.Select(m => m.Score), (a, b) => Math.Abs(a - b) < 1e-4);
+        Assert.Equal(60, after.Searched);
+        Assert.Equal(0, after.Excluded);
+        Assert.Equal(new Dictionary<string, int> { ["same-version"] = 20, ["mapped"] = 40 }, after.Routes);
+    }
+
+    [Fact]
+    public void SetRoutes_ItemsWithoutARouteAreExcluded_AndAnItemLeavesItsRouteWhenBackfilled()
+    {
+        var index = new GalleryIndex();
+        index.Apply(Record("old", "v1", 1, 0));
+        index.Apply(Record("other", "v0", 0, 1, 0));
+        index.Apply(Record("new", "v2", 0, 1));
+        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.Compatible, Search.Maps.LinearMap.Identity(2))]);
+
+        var result = index.Search(new QueryEmbedding("v2", [1, 0]), 10);
+        Assert.Equal(["old", "new"], result.Matches.Select(m => m.ItemId));
+        Assert.Equal(1, result.Excluded);
+        Assert.Equal(new Dictionary<Models.RouteKind, int> { [Models.RouteKind.SameVersion] = 1, [Models.RouteKind.Compatible] = 1, [Models.RouteKind.Excluded] = 1 }, index.RouteCounts());
+
+        index.Apply(Record("old", "v2", 0.6f, 0.8f)); // backfilled: served by its own v2 vector from now on
+
+        var backfilled = index.Search(new QueryEmbedding("v2", [1, 0]), 10);
+        Assert.Equal(0.6f, backfilled.Matches.Single(m => m.ItemId == "old").Score, 4);
+        Assert.Equal(new Dictionary<string, int> { ["same-version"] = 2 }, backfilled.Routes);
+        Assert.True(index.TryGetVector("other", "v2", out var own));
+        Assert.Equal("v0", own.ModelVersion);
+    }
+
+    [Fact]
+    public void Unconverted_ListsItemsHeldOnlyInTheOldVersion_WithTheirVectors()
+    {
+        var index = new GalleryIndex();
+        index.Apply(Record("b", "v1", 0, 2));
+        index.Apply(Record("a", "v1", 3, 0));
+        index.Apply(Record("c", "v1", 1, 1));
+        index.Apply(Record("c", "v2", 1, 1, 1));
+
+        var (ids, _, vectors, dimension) = index.Unconverted("v1", "v2");
+
+        Assert.Equal(["a", "b"], ids);
+        Assert.Equal(2, dimension);
+        Assert.Equal([1f, 0f, 0f, 1f], vectors);
+        Assert.Equal("c", Assert.Single(index.HeldWithOthers("v2")).ItemId);
     }
 
     [Fact]

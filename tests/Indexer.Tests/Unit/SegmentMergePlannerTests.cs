@@ -57,4 +57,31 @@ public sealed class SegmentMergePlannerTests
         Assert.Null(middle[2].Vector);
         Assert.Equal(["a", "b"], all.Select(r => r.ItemId));
     }
+
+    [Fact]
+    public void Fold_KeepsOneRecordPerItemAndVersion_AndAppliesLikeTheSegmentsItReplaces()
+    {
+        Dictionary<string, string> none = [];
+        var hash = new string('b', 64);
+        IReadOnlyList<SegmentRecord> first = [new("a", hash, "v1", 1, none, [1f, 0f]), new("b", hash, "v1", 1, none, [0f, 1f])];
+        IReadOnlyList<SegmentRecord> second =
+        [
+            new("a", hash, "v2", 2, none, [1f, 0f, 0f]), // backfilled: both versions survive
+            new("b", hash, SegmentRecord.AllVersions, 2, none, null), // deleted
+            new("b", hash, "v2", 3, none, [0f, 1f, 0f]), // and added again
+        ];
+        IReadOnlyList<SegmentRecord> third = [new("a", hash, "v1", 4, none, null)]; // committed: a's v1 vector dropped
+
+        var middle = SegmentMergePlanner.Fold([first, second, third], includesOldest: false);
+        var all = SegmentMergePlanner.Fold([first, second, third], includesOldest: true);
+
+        Assert.Equal([("a", "v2"), ("a", "v1"), ("b", SegmentRecord.AllVersions), ("b", "v2")], middle.Select(r => (r.ItemId, r.ModelVersion)));
+        Assert.Equal([("a", "v2"), ("b", "v2")], all.Select(r => (r.ItemId, r.ModelVersion)));
+        var folded = new GalleryIndex();
+        var applied = new GalleryIndex();
+        foreach (var record in all) folded.Apply(record);
+        foreach (var record in first.Concat(second).Concat(third)) applied.Apply(record);
+        Assert.Equal(applied.CountsByVersion(), folded.CountsByVersion());
+        Assert.Equal(applied.Page(null, 10).Items.Select(i => (i.ItemId, string.Join(",", i.ModelVersions!))), folded.Page(null, 10).Items.Select(i => (i.ItemId, string.Join(",", i.ModelVersions!))));
+    }
 }

@@ -1,0 +1,296 @@
+using Indexer.Embedding;
+using Indexer.Galleries;
+using Indexer.Grains.Diagnostics;
+using Indexer.Models;
+using Indexer.Search.Maps;
+using Indexer.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Indexer.Grains.Galleries;
+
+/// <summary>The gallery's part in model upgrades: routes for mixed-version search, the backfill, the commit.</summary>
+public sealed partial class GalleryGrain
+{
+    /// <summary>Items per backfill worker call: the embedding pipeline's micro-batch.</summary>
+    private const int BackfillBatch = 16;
+
+    /// <summary>How long a gallery trusts its copy of the serving plan before asking the registry again.</summary>
+    private static readonly TimeSpan PlanLifetime = TimeSpan.FromSeconds(2);
+
+    private ServingPlan? _plan;
+    private long _planFetchedAt;
+    private long _routedEpoch = -1;
+    private Queue<string>? _backfillQueue;
+    private int _backfillCredit;
+    private int _backfillInFlight;
+    private Task? _backfillLoop;
+
+    private async Task<ServingPlan> GetPlanAsync(bool refresh = false)
+    {
+        if (_plan is null || refresh || time.GetElapsedTime(_planFetchedAt) > PlanLifetime)
+        {
+            _plan = await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).GetServingPlanAsync();
+            _planFetchedAt = time.GetTimestamp();
+        }
+
+        return _plan;
+    }
+
+    /// <summary>
+    /// Makes the index serve <paramref name="queryVersion"/> with the plan's routes: loads the fitted maps and carries
+    /// old-only items into the query's space. Queries of another version than the plan's are served over their own
+    /// version only (a client that embedded before a switch still gets answers).
+    /// </summary>
+    private async Task EnsureRoutesAsync(string queryVersion)
+    {
+        var plan = await GetPlanAsync(refresh: _index.RoutedVersion != queryVersion && _plan?.QueryVersion != queryVersion);
+        if (plan.QueryVersion != queryVersion || (_index.RoutedVersion == queryVersion && _routedEpoch == plan.Epoch)) return;
+        var routes = new List<IndexRoute>();
+        foreach (var route in plan.Routes.Where(r => r.To == queryVersion))
+        {
+            var sample = _index.CountsByVersion().ContainsKey(route.From) ? _index.Sample(route.From, 1, 0) : [];
+            if (sample.Count == 0) continue;
+            var dimension = sample[0].Vector.Length;
+            switch (route.Kind)
+            {
+                case RouteKind.Compatible:
+                    routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension)));
+                    break;
+                case RouteKind.Mapped:
+                    var bytes = await models.GetMapAsync(route.From, route.To, CancellationToken.None)
+                        ?? throw new InvalidOperationException($"the serving plan maps {route.From} to {route.To}, but no map is stored");
+                    routes.Add(new IndexRoute(route.From, route.Kind, LinearMapCodec.Decode(bytes)));
+                    break;
+            }
+        }
+
+        _index.SetRoutes(queryVersion, routes);
+        _routedEpoch = plan.Epoch;
+        LogRouted(_key.ToString(), queryVersion, string.Join(", ", _index.RouteCounts().Select(c => $"{GalleryIndex.RouteName(c.Key)} {c.Value}")));
+    }
+
+    private void CountRoutes(SearchResult result)
+    {
+        foreach (var (route, items) in result.Routes ?? new Dictionary<string, int>())
+        {
+            telemetry.SearchItemsScanned.Add(items, new KeyValuePair<string, object?>("route", route));
+        }
+
+        if (result.Excluded > 0) telemetry.SearchItemsScanned.Add(result.Excluded, new KeyValuePair<string, object?>("route", "excluded"));
+    }
+
+    public async Task<GalleryBackfillProgress> BackfillAsync(BackfillOrder order)
+    {
+        RequireExists();
+        ArgumentNullException.ThrowIfNull(order);
+        if (order.Credit < 0) throw new IndexerException(IndexerErrorCode.InvalidArgument, "backfill credit must not be negative");
+        if (Manifest.Backfill?.RolloutId != order.RolloutId)
+        {
+            await StartBackfillAsync(order);
+        }
+        else if (_backfillQueue is null)
+        {
+            _backfillQueue = await SelectAsync(order, Manifest.Backfill.FailedIds.ToHashSet(StringComparer.Ordinal), Manifest.Backfill.Selected - Manifest.Backfill.Done - Manifest.Backfill.FailedIds.Count);
+        }
+
+        _backfillCredit += order.Credit;
+        if (_backfillLoop is not { IsCompleted: false } && _backfillCredit > 0 && _backfillQueue!.Count > 0 && !_deactivating.IsCancellationRequested)
+        {
+            _backfillLoop = BackfillLoopAsync(order.To);
+        }
+
+        return Progress();
+    }
+
+    private GalleryBackfillProgress Progress()
+    {
+        var b = Manifest.Backfill!;
+        return new GalleryBackfillProgress(b.Scored, b.Selected, b.Done, b.FailedIds.Count, (_backfillQueue?.Count ?? 0) + _backfillInFlight);
+    }
+
+    private async Task StartBackfillAsync(BackfillOrder order)
+    {
+        var (queue, scored) = await ScoreAsync(order, [], int.MaxValue);
+        _backfillQueue = queue;
+        _backfillCredit = 0;
+        await _writeLock.WaitAsync();
+        try
+        {
+            Manifest.Backfill = new BackfillState { RolloutId = order.RolloutId, From = order.From, To = order.To, Scored = scored, Selected = queue.Count };
+            await WriteOrReloadAsync();
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+
+        LogBackfillPlanned(_key.ToString(), order.From, order.To, scored, queue.Count);
+    }
+
+    private async Task<Queue<string>> SelectAsync(BackfillOrder order, HashSet<string> failed, int remaining) =>
+        (await ScoreAsync(order, failed, Math.Max(0, remaining))).Queue;
+
+    /// <summary>
+    /// Predicts the compatibility of every item held in the old version only, from its old vector, and returns the ones
+    /// the policy selects, least compatible first (ties by id, so a recomputation after a restart gives the same queue),
+    /// at most <paramref name="limit"/> of them and at most the policy's fraction of the gallery.
+    /// </summary>
+    private async Task<(Queue<string> Queue, int Scored)> ScoreAsync(BackfillOrder order, HashSet<string> skip, int limit)
+    {
+        var (ids, _, vectors, dimension) = _index.Unconverted(order.From, order.To);
+        if (ids.Length == 0 || order.Policy == BackfillPolicy.None) return (new Queue<string>(), ids.Length);
+        var bytes = await models.GetPredictorAsync(order.From, order.To, CancellationToken.None)
+            ?? throw new IndexerException(IndexerErrorCode.Conflict, $"no compatibility predictor is stored for {order.From} -> {order.To}; calibrate first");
+        var predictor = CompatibilityPredictorCodec.Decode(bytes);
+        var scores = await Task.Run(() =>
+        {
+            var result = new double[ids.Length];
+            for (var i = 0; i < ids.Length; i++) result[i] = predictor.Predict(vectors.AsSpan(i * dimension, dimension));
+            return result;
+        });
+
+        var cap = order.MaxFraction is { } fraction ? (int)Math.Floor(fraction * _index.Count) : int.MaxValue;
+        var selected = Enumerable.Range(0, ids.Length)
+            .Where(i => !skip.Contains(ids[i]) && (order.Policy == BackfillPolicy.Full || scores[i] < order.Threshold))
+            .OrderBy(i => scores[i]).ThenBy(i => ids[i], StringComparer.Ordinal)
+            .Take(Math.Min(cap, limit))
+            .Select(i => ids[i]);
+        return (new Queue<string>(selected), ids.Length);
+    }
+
+    /// <summary>
+    /// Re-embeds queued items with the new version while credit lasts, one batch at a time, yielding to uploads (a batch
+    /// waits while the gallery has pending items). Each batch is one segment plus one manifest write that also moves the
+    /// backfill counters, so a crash at any point leaves counts that match the stored vectors.
+    /// </summary>
+    private async Task BackfillLoopAsync(string to)
+    {
+        var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
+        var delay = TimeSpan.FromMilliseconds(250);
+        while (!_deactivating.IsCancellationRequested && _backfillCredit > 0 && _backfillQueue is { Count: > 0 } queue)
+        {
+            DelayDeactivation(TimeSpan.FromMinutes(2));
+            if (_pendingById.Count > 0)
+            {
+                if (!await DelayOrStopAsync(TimeSpan.FromMilliseconds(100))) return;
+                continue;
+            }
+
+            var batch = new List<(string Id, string Hash)>();
+            while (batch.Count < Math.Min(BackfillBatch, _backfillCredit) && queue.TryDequeue(out var id))
+            {
+                if (_index.TryGet(id, out var item) && !_index.HasVersion(id, to)) batch.Add((id, item.ContentHash));
+            }
+
+            if (batch.Count == 0) continue;
+            _backfillInFlight = batch.Count; // counted as queued until written, so nobody takes the gallery for finished early
+            try
+            {
+                var outcomes = await worker.EmbedStoredAsync(to, batch.Select(b => b.Hash).ToList());
+                var records = new List<SegmentRecord>();
+                var failed = new List<string>();
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    // Deleted while it was being embedded: nothing to write.
+                    if (!_index.TryGet(batch[i].Id, out var item)) continue;
+                    if (outcomes[i].Vector is { } vector)
+                    {
+                        records.Add(new SegmentRecord(item.ItemId, item.ContentHash, to, item.AddedAt.ToUnixTimeMilliseconds(), item.Metadata, vector));
+                    }
+                    else
+                    {
+                        failed.Add(item.ItemId);
+                    }
+                }
+
+                void Count()
+                {
+                    Manifest.Backfill!.Done += records.Count;
+                    Manifest.Backfill.FailedIds.AddRange(failed);
+                }
+
+                if (records.Count > 0)
+                {
+                    await AppendSegmentAsync(records, () =>
+                    {
+                        foreach (var record in records) _index.Apply(record);
+                    }, Count);
+                }
+                else
+                {
+                    await _writeLock.WaitAsync();
+                    try
+                    {
+                        Count();
+                        await WriteOrReloadAsync();
+                    }
+                    finally
+                    {
+                        _writeLock.Release();
+                    }
+                }
+
+                _backfillCredit -= batch.Count;
+                _backfillInFlight = 0;
+                telemetry.ItemsBackfilled.Add(records.Count);
+                delay = TimeSpan.FromMilliseconds(250);
+                await MergeSegmentsAsync();
+            }
+            catch (Exception ex) when (ex is not ObjectDisposedException)
+            {
+                // The batch was not written (or its write was rolled back): put it back at the front and retry later.
+                _backfillQueue = new Queue<string>(batch.Select(b => b.Id).Concat(queue));
+                _backfillInFlight = 0;
+                LogBackfillRetry(ex, _key.ToString(), batch.Count, delay);
+                if (!await DelayOrStopAsync(delay)) return;
+                delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, delay.Ticks * 2));
+            }
+        }
+    }
+
+    private async Task<bool> DelayOrStopAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, time, _deactivating.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public async Task<int> CommitUpgradeAsync(string from, string to)
+    {
+        RequireExists();
+        // Every other vector of an item that holds the new one goes: the old version's, and any left by an earlier
+        // rollout that was rolled back. Items held only in old versions keep them; their route serves them.
+        var items = _index.HeldWithOthers(to);
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var records = items.SelectMany(i => i.ModelVersions!.Where(v => v != to).Select(v => new SegmentRecord(i.ItemId, i.ContentHash, v, now, i.Metadata, null))).ToList();
+        if (records.Count > 0)
+        {
+            await AppendSegmentAsync(records, () =>
+            {
+                foreach (var record in records) _index.Apply(record);
+            });
+            await MergeSegmentsAsync();
+        }
+
+        LogCommitted(_key.ToString(), from, to, records.Count);
+        return records.Count;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery} serves {Version} queries: {Routes}")]
+    private partial void LogRouted(string gallery, string version, string routes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery}: backfill {From} -> {To} scored {Scored} items, selected {Selected}")]
+    private partial void LogBackfillPlanned(string gallery, string from, string to, int scored, int selected);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: re-embedding a backfill batch of {Count} failed; retrying in {Delay}")]
+    private partial void LogBackfillRetry(Exception ex, string gallery, int count, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery}: committed {From} -> {To}, dropped {Count} superseded vectors")]
+    private partial void LogCommitted(string gallery, string from, string to, int count);
+}

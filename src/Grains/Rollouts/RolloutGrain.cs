@@ -1,0 +1,459 @@
+using Indexer.Compatibility;
+using Indexer.Embedding;
+using Indexer.Galleries;
+using Indexer.Grains.Diagnostics;
+using Indexer.Grains.Compatibility;
+using Indexer.Grains.Galleries;
+using Indexer.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Indexer.Grains.Rollouts;
+
+[GenerateSerializer, Alias("indexer.rollout-state")]
+public sealed class RolloutState
+{
+    [Id(0)] public RolloutRecord? Current { get; set; }
+}
+
+/// <summary>The persisted rollout; <see cref="Galleries"/> holds each gallery's last reported backfill progress.</summary>
+[GenerateSerializer, Alias("indexer.rollout-record")]
+public sealed class RolloutRecord
+{
+    [Id(0)] public string Id { get; set; } = "";
+    [Id(1)] public string From { get; set; } = "";
+    [Id(2)] public string To { get; set; } = "";
+    [Id(3)] public RolloutPhase Phase { get; set; }
+    [Id(4)] public RolloutRequest Request { get; set; } = new("");
+    [Id(5)] public RouteKind Route { get; set; } = RouteKind.Excluded;
+    [Id(6)] public string? Claim { get; set; }
+    [Id(7)] public bool? ClaimVerified { get; set; }
+    [Id(8)] public CalibrationReport? Calibration { get; set; }
+    [Id(9)] public DateTimeOffset StartedAt { get; set; }
+    [Id(10)] public DateTimeOffset? ActivatedAt { get; set; }
+    [Id(11)] public DateTimeOffset? FinishedAt { get; set; }
+    [Id(12)] public string? Message { get; set; }
+    [Id(13)] public Dictionary<string, GalleryBackfillProgress> Galleries { get; set; } = new(StringComparer.Ordinal);
+    [Id(14)] public List<string>? GalleryKeys { get; set; }
+
+    public bool IsActive => Phase is RolloutPhase.Calibrating or RolloutPhase.Backfilling or RolloutPhase.Paused or RolloutPhase.Backfilled;
+}
+
+/// <summary>
+/// Runs the cluster's model rollout (one at a time): calibrate, verify the compatibility claim, activate the new version
+/// with a route for old items, then drive the backfill: every second it grants each unfinished gallery a share of the
+/// item budget and collects their progress. Galleries do the re-embedding themselves and persist their progress with
+/// their vectors, so this grain only keeps a summary; after a silo restart a reminder reactivates it and the backfill
+/// continues where the galleries' manifests say it stopped.
+/// </summary>
+public sealed partial class RolloutGrain(
+    [PersistentState("rollout", IndexerStorageNames.GrainStateProvider)] IPersistentState<RolloutState> state,
+    IndexerTelemetry telemetry,
+    TimeProvider time,
+    ILogger<RolloutGrain> logger) : Grain, IRolloutGrain, IRemindable
+{
+    /// <summary>Keeps an active rollout's grain coming back after a silo failure.</summary>
+    public const string ResumeReminder = "resume-rollout";
+
+    /// <summary>
+    /// Smallest mean held-out agreement cos(old, new) with no map at which a claim of compatibility is accepted without
+    /// labeled data. Unrelated models agree near 0; a model trained against the old one's classifier lands well above.
+    /// </summary>
+    public const double MinCompatibleAgreement = 0.5;
+
+    /// <summary>Items granted per gallery per round when the request sets no budget: enough to keep the workers busy.</summary>
+    private const int UnlimitedCredit = 256;
+
+    private static readonly TimeSpan Round = TimeSpan.FromSeconds(1);
+
+    private readonly ILogger _logger = logger;
+    private readonly CancellationTokenSource _deactivating = new();
+    private Task? _loop;
+    private double _carry;
+
+    private RolloutRecord? Current => state.State.Current;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        EnsureRunning();
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _deactivating.Cancel();
+        if (_loop is { } loop)
+        {
+            try
+            {
+                await loop.WaitAsync(cancellationToken);
+            }
+            catch (Exception)
+            {
+                // The reminder brings the rollout back; its progress is in the galleries.
+            }
+        }
+    }
+
+    public async Task<RolloutStatus> StartAsync(RolloutRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Validate(request);
+        var registry = GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
+        var target = await registry.GetAsync(request.To) ?? throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{request.To}' is not registered");
+        if (target.Retired) throw new IndexerException(IndexerErrorCode.Conflict, $"model version '{request.To}' is retired");
+        if (Current is { IsActive: true } active)
+        {
+            throw new IndexerException(IndexerErrorCode.Conflict, $"rollout {active.Id} ({active.From} -> {active.To}) is {active.Phase}; commit or roll it back first");
+        }
+
+        var plan = await registry.GetServingPlanAsync();
+        var from = plan.QueryVersion ?? throw new IndexerException(IndexerErrorCode.Conflict, "no model version is current yet");
+        if (from == request.To) throw new IndexerException(IndexerErrorCode.InvalidArgument, $"'{request.To}' is already the current version");
+
+        var now = time.GetUtcNow();
+        state.State.Current = new RolloutRecord
+        {
+            Id = $"{from}-to-{request.To}-{now:yyyyMMddHHmmss}",
+            From = from,
+            To = request.To,
+            Phase = RolloutPhase.Calibrating,
+            Request = request,
+            Claim = target.Lineage,
+            StartedAt = now,
+        };
+        await this.RegisterOrUpdateReminder(ResumeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        await state.WriteStateAsync();
+        LogStarted(Current!.Id, request.Policy, request.Threshold);
+        EnsureRunning();
+        return Status(Current!);
+    }
+
+    private static void Validate(RolloutRequest request)
+    {
+        Ids.Require(request.To, "model version");
+        if (!Enum.IsDefined(request.Policy)) throw new IndexerException(IndexerErrorCode.InvalidArgument, $"unknown backfill policy {request.Policy}");
+        if (!Enum.IsDefined(request.OnFailedClaim)) throw new IndexerException(IndexerErrorCode.InvalidArgument, $"unknown failed-claim action {request.OnFailedClaim}");
+        if (double.IsNaN(request.Threshold) || request.Threshold is < 0 or > 1)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"the threshold is a compatibility between 0 and 1; got {request.Threshold}");
+        }
+
+        if (request.MaxItemsPerSecond is { } rate && (double.IsNaN(rate) || rate <= 0))
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"the backfill budget must be a positive number of items per second; got {rate}");
+        }
+
+        if (request.MaxFraction is { } fraction && (double.IsNaN(fraction) || fraction is <= 0 or > 1))
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"the backfill fraction must be in (0, 1]; got {fraction}");
+        }
+
+        if (request.SampleSize is < CompatibilityGrain.MinSampleSize or > CompatibilityGrain.MaxSampleSize)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument,
+                $"the calibration sample must hold {CompatibilityGrain.MinSampleSize} to {CompatibilityGrain.MaxSampleSize} items; got {request.SampleSize}");
+        }
+    }
+
+    public Task<RolloutStatus?> GetStatusAsync() => Task.FromResult(Current is { } r ? Status(r) : null);
+
+    public async Task<RolloutStatus> PauseAsync()
+    {
+        var rollout = RequireActive();
+        if (rollout.Phase != RolloutPhase.Backfilling) throw new IndexerException(IndexerErrorCode.Conflict, $"only a backfilling rollout can be paused; {rollout.Id} is {rollout.Phase}");
+        rollout.Phase = RolloutPhase.Paused;
+        await state.WriteStateAsync();
+        return Status(rollout);
+    }
+
+    public async Task<RolloutStatus> ResumeAsync()
+    {
+        var rollout = RequireActive();
+        if (rollout.Phase != RolloutPhase.Paused) throw new IndexerException(IndexerErrorCode.Conflict, $"only a paused rollout can be resumed; {rollout.Id} is {rollout.Phase}");
+        rollout.Phase = RolloutPhase.Backfilling;
+        await state.WriteStateAsync();
+        EnsureRunning();
+        return Status(rollout);
+    }
+
+    public async Task<RolloutStatus> CancelAsync()
+    {
+        var rollout = RequireActive();
+        if (rollout.Phase is not (RolloutPhase.Backfilling or RolloutPhase.Paused))
+        {
+            throw new IndexerException(IndexerErrorCode.Conflict, $"only a backfill can be cancelled; {rollout.Id} is {rollout.Phase}");
+        }
+
+        rollout.Phase = RolloutPhase.Backfilled;
+        rollout.Message = "backfill cancelled by the operator; items not re-embedded keep being served through their route";
+        rollout.FinishedAt = time.GetUtcNow();
+        await state.WriteStateAsync();
+        return Status(rollout);
+    }
+
+    public async Task<RolloutStatus> RollbackAsync()
+    {
+        var rollout = RequireActive();
+        var previous = rollout.Phase;
+        rollout.Phase = RolloutPhase.RolledBack; // the loop stops at its next check
+        if (previous != RolloutPhase.Calibrating)
+        {
+            await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(rollout.From, [rollout.From], []);
+        }
+
+        rollout.FinishedAt = time.GetUtcNow();
+        rollout.Message = $"rolled back: queries and uploads use {rollout.From} again";
+        await state.WriteStateAsync();
+        await DropReminderAsync();
+        LogFinished(rollout.Id, rollout.Phase);
+        return Status(rollout);
+    }
+
+    public async Task<RolloutStatus> CommitAsync()
+    {
+        var rollout = RequireActive();
+        if (rollout.Phase == RolloutPhase.Calibrating) throw new IndexerException(IndexerErrorCode.Conflict, $"rollout {rollout.Id} is not active yet");
+        // Stop the backfill first: no gallery may write new-version vectors while their old ones are being dropped.
+        var before = rollout.Phase;
+        rollout.Phase = RolloutPhase.Backfilled;
+        await state.WriteStateAsync();
+        try
+        {
+            var dropped = 0L;
+            foreach (var key in rollout.GalleryKeys ?? await GalleryDirectory.ListAllAsync(GrainFactory))
+            {
+                try
+                {
+                    dropped += await GrainFactory.GetGrain<IGalleryGrain>(key).CommitUpgradeAsync(rollout.From, rollout.To);
+                }
+                catch (IndexerException ex) when (ex.Code == IndexerErrorCode.NotFound)
+                {
+                    // listed but never created
+                }
+            }
+
+            await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(
+                rollout.To, [rollout.To], rollout.Route is RouteKind.Compatible or RouteKind.Mapped ? [new VersionRoute(rollout.From, rollout.To, rollout.Route)] : []);
+            rollout.Message = $"committed: {dropped} old vectors of re-embedded items dropped; the rest are served {GalleryIndex.RouteName(rollout.Route)}";
+        }
+        catch
+        {
+            rollout.Phase = before;
+            await state.WriteStateAsync();
+            EnsureRunning();
+            throw;
+        }
+
+        rollout.Phase = RolloutPhase.Committed;
+        rollout.FinishedAt = time.GetUtcNow();
+        await state.WriteStateAsync();
+        await DropReminderAsync();
+        LogFinished(rollout.Id, rollout.Phase);
+        return Status(rollout);
+    }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ResumeReminder) return Task.CompletedTask;
+        if (Current is not { IsActive: true }) return DropReminderAsync();
+        EnsureRunning();
+        return Task.CompletedTask;
+    }
+
+    private async Task DropReminderAsync()
+    {
+        if (await this.GetReminder(ResumeReminder) is { } reminder) await this.UnregisterReminder(reminder);
+    }
+
+    private RolloutRecord RequireActive() =>
+        Current is { IsActive: true } rollout ? rollout : throw new IndexerException(IndexerErrorCode.Conflict, "no rollout is in progress");
+
+    private void EnsureRunning()
+    {
+        if (_loop is { IsCompleted: false } || _deactivating.IsCancellationRequested) return;
+        if (Current is not { Phase: RolloutPhase.Calibrating or RolloutPhase.Backfilling } rollout) return;
+        _loop = RunAsync(rollout);
+    }
+
+    private async Task RunAsync(RolloutRecord rollout)
+    {
+        try
+        {
+            if (rollout.Phase == RolloutPhase.Calibrating) await ActivateAsync(rollout);
+            if (rollout.Phase == RolloutPhase.Backfilling) await BackfillAsync(rollout);
+        }
+        catch (Exception ex) when (!_deactivating.IsCancellationRequested)
+        {
+            // A failure before activation leaves queries where they were; after it, the reminder retries the backfill.
+            LogRunFailed(ex, rollout.Id, rollout.Phase);
+            if (rollout.Phase == RolloutPhase.Calibrating && ex is IndexerException)
+            {
+                rollout.Phase = RolloutPhase.Failed;
+                rollout.Message = ex.Message;
+                rollout.FinishedAt = time.GetUtcNow();
+                await state.WriteStateAsync();
+                await DropReminderAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Calibrates (or reuses the upgrade's latest calibration), decides the route of old items and switches queries and
+    /// uploads to the new version. The new model is loaded on a worker first, so the first query does not pay for it.
+    /// </summary>
+    private async Task ActivateAsync(RolloutRecord rollout)
+    {
+        var compatibility = GrainFactory.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf(rollout.From, rollout.To));
+        var report = await compatibility.GetReportAsync() ?? await compatibility.CalibrateAsync(rollout.Request.SampleSize);
+        if (!IsActivePhase(rollout, RolloutPhase.Calibrating)) return;
+        rollout.Calibration = report;
+        var identity = report.Candidates.FirstOrDefault(c => c.Kind == nameof(Search.Maps.MapKind.Identity));
+        var claimed = Claims(rollout.Claim, rollout.From);
+        if (claimed)
+        {
+            rollout.ClaimVerified = identity is not null && identity.HeldOutMean >= MinCompatibleAgreement;
+        }
+
+        if (claimed && rollout.ClaimVerified == false && rollout.Request.OnFailedClaim == FailedClaimAction.Stop)
+        {
+            throw new IndexerException(IndexerErrorCode.Conflict,
+                $"{rollout.To} claims compatibility with {rollout.From} ('{rollout.Claim}') but verification rejected it: agreement without a map {identity?.HeldOutMean:F3} < {MinCompatibleAgreement}");
+        }
+
+        rollout.Route = rollout.ClaimVerified == true || report.MapKind == nameof(Search.Maps.MapKind.Identity) ? RouteKind.Compatible : RouteKind.Mapped;
+        rollout.Message = claimed && rollout.ClaimVerified == false
+            ? $"the compatibility claim failed verification (agreement without a map {identity?.HeldOutMean:F3}); old items are served through the fitted map"
+            : null;
+
+        await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(rollout.To);
+        await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(
+            rollout.To, [rollout.From, rollout.To], [new VersionRoute(rollout.From, rollout.To, rollout.Route)]);
+        rollout.ActivatedAt = time.GetUtcNow();
+        rollout.GalleryKeys = await GalleryDirectory.ListAllAsync(GrainFactory);
+        rollout.Phase = rollout.Request.Policy == BackfillPolicy.None ? RolloutPhase.Backfilled : RolloutPhase.Backfilling;
+        if (rollout.Phase == RolloutPhase.Backfilled) rollout.FinishedAt = rollout.ActivatedAt;
+        await state.WriteStateAsync();
+        LogActivated(rollout.Id, rollout.Route, report.HeldOut.Mean);
+    }
+
+    /// <summary>True when the new version's lineage names the old one as what it is compatible with.</summary>
+    private static bool Claims(string? lineage, string from) =>
+        lineage is not null && lineage.Contains("compatible", StringComparison.OrdinalIgnoreCase)
+        && lineage.Split([':', ' ', ',', ';', '='], StringSplitOptions.RemoveEmptyEntries).Contains(from, StringComparer.Ordinal);
+
+    private bool IsActivePhase(RolloutRecord rollout, RolloutPhase phase) =>
+        !_deactivating.IsCancellationRequested && ReferenceEquals(rollout, Current) && rollout.Phase == phase;
+
+    /// <summary>
+    /// Every round: unfinished galleries get an even share of the round's budget (round-robin for the remainder) and
+    /// report their progress. A gallery is finished when its queue is empty. Paused rounds grant nothing.
+    /// </summary>
+    private async Task BackfillAsync(RolloutRecord rollout)
+    {
+        var keys = rollout.GalleryKeys ?? [];
+        var next = 0;
+        while (!_deactivating.IsCancellationRequested && ReferenceEquals(rollout, Current) && rollout.Phase is RolloutPhase.Backfilling or RolloutPhase.Paused)
+        {
+            DelayDeactivation(TimeSpan.FromMinutes(2));
+            var unfinished = keys.Where(k => !rollout.Galleries.TryGetValue(k, out var p) || p.Queued > 0).ToList();
+            if (unfinished.Count == 0)
+            {
+                rollout.Phase = RolloutPhase.Backfilled;
+                rollout.FinishedAt = time.GetUtcNow();
+                await state.WriteStateAsync();
+                LogBackfilled(rollout.Id, rollout.Galleries.Values.Sum(p => (long)p.Done));
+                break;
+            }
+
+            var credits = Credits(rollout, unfinished.Count, ref next);
+            var changed = false;
+            for (var i = 0; i < unfinished.Count; i++)
+            {
+                var key = unfinished[i];
+                try
+                {
+                    var order = new BackfillOrder(rollout.Id, rollout.From, rollout.To, rollout.Request.Policy, rollout.Request.Threshold, rollout.Request.MaxFraction, credits[i]);
+                    var progress = await GrainFactory.GetGrain<IGalleryGrain>(key).BackfillAsync(order);
+                    changed |= !rollout.Galleries.TryGetValue(key, out var before) || before != progress;
+                    rollout.Galleries[key] = progress;
+                }
+                catch (IndexerException ex) when (ex.Code == IndexerErrorCode.NotFound)
+                {
+                    rollout.Galleries[key] = new GalleryBackfillProgress(0, 0, 0, 0, 0);
+                    changed = true;
+                }
+                catch (Exception ex) when (!_deactivating.IsCancellationRequested)
+                {
+                    LogGalleryFailed(ex, rollout.Id, key); // its silo may be going away: the next round asks again
+                }
+            }
+
+            if (changed) await state.WriteStateAsync();
+            Observe(rollout);
+            try
+            {
+                await Task.Delay(Round, time, _deactivating.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>This round's item grants, one per unfinished gallery: the budget spread evenly, fractions carried over.</summary>
+    private int[] Credits(RolloutRecord rollout, int galleries, ref int next)
+    {
+        var credits = new int[galleries];
+        if (rollout.Phase == RolloutPhase.Paused) return credits;
+        if (rollout.Request.MaxItemsPerSecond is not { } rate)
+        {
+            Array.Fill(credits, UnlimitedCredit);
+            return credits;
+        }
+
+        _carry += rate * Round.TotalSeconds;
+        var total = (int)Math.Floor(_carry);
+        _carry -= total;
+        for (var i = 0; i < total; i++) credits[(next + i) % galleries]++;
+        next = (next + total) % galleries;
+        return credits;
+    }
+
+    private void Observe(RolloutRecord rollout)
+    {
+        var progress = rollout.Galleries.Values;
+        telemetry.RolloutProgress.Record(progress.Sum(p => (long)p.Scored), new KeyValuePair<string, object?>("state", "scored"));
+        telemetry.RolloutProgress.Record(progress.Sum(p => (long)p.Selected), new KeyValuePair<string, object?>("state", "selected"));
+        telemetry.RolloutProgress.Record(progress.Sum(p => (long)p.Done), new KeyValuePair<string, object?>("state", "done"));
+        telemetry.RolloutProgress.Record(progress.Sum(p => (long)p.Failed), new KeyValuePair<string, object?>("state", "failed"));
+    }
+
+    private static RolloutStatus Status(RolloutRecord r)
+    {
+        var progress = r.Galleries.Values;
+        return new RolloutStatus(
+            r.Id, r.From, r.To, r.Phase, r.Request, r.Route, r.Claim, r.ClaimVerified, r.Calibration,
+            r.GalleryKeys?.Count ?? 0, r.Galleries.Count(g => g.Value.Queued == 0),
+            progress.Sum(p => (long)p.Scored), progress.Sum(p => (long)p.Selected), progress.Sum(p => (long)p.Done), progress.Sum(p => (long)p.Failed),
+            r.StartedAt, r.ActivatedAt, r.FinishedAt, r.Message);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id} started: policy {Policy}, threshold {Threshold}")]
+    private partial void LogStarted(string id, BackfillPolicy policy, double threshold);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id} activated: old items served {Route}, held-out agreement {Agreement:F4}")]
+    private partial void LogActivated(string id, RouteKind route, double agreement);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id}: backfill finished, {Done} items re-embedded")]
+    private partial void LogBackfilled(string id, long done);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id} is {Phase}")]
+    private partial void LogFinished(string id, RolloutPhase phase);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout {Id} failed while {Phase}")]
+    private partial void LogRunFailed(Exception ex, string id, RolloutPhase phase);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout {Id}: gallery {Gallery} did not answer; asking again next round")]
+    private partial void LogGalleryFailed(Exception ex, string id, string gallery);
+}

@@ -1,0 +1,236 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Indexer.Client;
+using Indexer.Embedding;
+using Indexer.Galleries;
+using Indexer.Models;
+using Indexer.Search;
+using Indexer.Testing;
+
+namespace Indexer.Tests.EndToEnd;
+
+/// <summary>
+/// A silo of its own (rollouts change what the whole cluster serves) with three galleries of two users, 900 real
+/// Fashion-MNIST images in all, ingested with the current version.
+/// </summary>
+public sealed class RolloutFixture : IAsyncLifetime
+{
+    public static readonly (string User, string Gallery, int From, int Count)[] Galleries =
+        [("alice", "g1", 0, 400), ("alice", "g2", 400, 400), ("bob", "b1", 800, 100)];
+
+    public SiloHost Host { get; private set; } = null!;
+
+    public static readonly Lazy<ImportedModel> Backbone = new(() =>
+        ResNet18Model.Import(ResNet18Model.DefaultModelPath, ResNet18Model.DefaultPreprocessPath, "base"));
+
+    public IndexerHttpClient As(string user) => user == "alice" ? Host.Alice : Host.Bob;
+
+    public async Task InitializeAsync()
+    {
+        Host = await SiloHost.StartAsync(basePort: 5480);
+        foreach (var (user, gallery, from, count) in Galleries)
+        {
+            foreach (var batch in SampleImages.Uploads(from, count).Chunk(100)) Assert.Empty((await As(user).UploadAsync(gallery, batch)).Rejected);
+        }
+
+        foreach (var (user, gallery, _, _) in Galleries) await WaitUntilIndexedAsync(user, gallery);
+    }
+
+    public async Task<GalleryStats> WaitUntilIndexedAsync(string user, string gallery)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(5);
+        while (true)
+        {
+            var stats = await As(user).GetStatsAsync(gallery);
+            if (stats.Pending == 0) return stats;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{stats.Pending} items still pending in {gallery}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Registers the backbone followed by a random rotation: a version whose relation to v1 is known exactly.</summary>
+    public async Task<string> RegisterRotatedAsync(string version, int seed)
+    {
+        var model = ModelDerivation.AppendLinearMap(Backbone.Value, RandomOrthogonal.Create(512, seed), 512, version, null, "v1 followed by a random rotation");
+        await Host.Operator.RegisterModelAsync(model.Onnx, model.Manifest.ToJson());
+        return version;
+    }
+
+    public async Task<RolloutStatus> WaitForPhaseAsync(Func<RolloutStatus, bool> done, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var status = await Host.Operator.GetRolloutAsync();
+            if (status is not null && done(status)) return status;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"rollout still {status?.Phase}: {status?.Message}");
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>Rolls back a rollout a failed test left active, so that each test starts from a settled cluster.</summary>
+    public async Task SettleAsync()
+    {
+        if (await Host.Operator.GetRolloutAsync() is { Phase: RolloutPhase.Calibrating or RolloutPhase.Backfilling or RolloutPhase.Paused or RolloutPhase.Backfilled })
+        {
+            await Host.Operator.RolloutActionAsync("rollback");
+        }
+    }
+
+    public async Task DisposeAsync() => await Host.DisposeAsync();
+}
+
+/// <summary>Model rollouts through the HTTP API on a real silo with Azurite and the real backbone.</summary>
+[Trait("Category", "EndToEnd")]
+public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<RolloutFixture>
+{
+    private static readonly int[] QueryImages = [1900, 1901, 1902, 1903, 1904, 1905];
+
+    private IndexerHttpClient Operator => fixture.Host.Operator;
+
+    private IndexerHttpClient Alice => fixture.Host.Alice;
+
+    [Fact]
+    public async Task Rollout_ToARotatedVersion_ServesOldItemsThroughTheMapAtOnce_AndRollsBackToIdenticalAnswers()
+    {
+        await fixture.SettleAsync();
+        var target = await fixture.RegisterRotatedAsync("rotated-a", seed: 21);
+        var from = (await Operator.ListModelsAsync()).Current!;
+        var before = new List<SearchResult>();
+        foreach (var q in QueryImages) before.Add(await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(q), 10));
+
+        // A client searching all along: no search may fail, and the first one answered in the new version is timed.
+        using var stop = new CancellationTokenSource();
+        var answers = new ConcurrentQueue<(DateTimeOffset At, SearchResult Result)>();
+        var failures = new ConcurrentQueue<Exception>();
+        var searcher = Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                try
+                {
+                    var result = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[i % QueryImages.Length]), 10);
+                    answers.Enqueue((DateTimeOffset.UtcNow, result));
+                }
+                catch (Exception ex)
+                {
+                    failures.Enqueue(ex);
+                }
+            }
+        });
+
+        var started = await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.Lazy, Threshold: 0.8, SampleSize: 800));
+        Assert.Equal(from, started.From);
+        var second = await Assert.ThrowsAsync<IndexerApiException>(() => Operator.StartRolloutAsync(new RolloutRequest(target)));
+        Assert.Equal(HttpStatusCode.Conflict, second.StatusCode);
+
+        var done = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating && s.Phase != RolloutPhase.Backfilling, TimeSpan.FromMinutes(4));
+        Assert.Equal(RolloutPhase.Backfilled, done.Phase);
+        Assert.Equal(RouteKind.Mapped, done.Route);
+        Assert.True(done.Calibration!.HeldOut.Min >= 0.99, $"held-out agreement min {done.Calibration.HeldOut.Min:F4}");
+        Assert.Equal(900, done.Scored);
+        Assert.Equal(0, done.Selected); // the map serves every item: nothing falls below the threshold, nothing is re-embedded
+        Assert.Equal(0, done.Done);
+
+        var activatedAt = done.ActivatedAt!.Value;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!answers.Any(a => a.Result.QueryModelVersion == target) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        var firstNew = answers.Where(a => a.Result.QueryModelVersion == target).Min(a => a.At);
+        Assert.True(firstNew - activatedAt < TimeSpan.FromSeconds(1), $"first {target} answer {(firstNew - activatedAt).TotalMilliseconds:F0} ms after activation");
+
+        // Served through the map, old items rank as the old model ranked them.
+        var overlap = 0;
+        for (var i = 0; i < QueryImages.Length; i++)
+        {
+            var after = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[i]), 10);
+            Assert.Equal(target, after.QueryModelVersion);
+            Assert.Equal(400, after.Routes!["mapped"]);
+            Assert.Equal(0, after.Excluded);
+            overlap += after.Matches.Select(m => m.ItemId).Intersect(before[i].Matches.Select(m => m.ItemId)).Count();
+        }
+
+        Assert.True(overlap >= 0.9 * 10 * QueryImages.Length, $"top-10 overlap with the old model's answers: {overlap} of {10 * QueryImages.Length}");
+
+        // An upload during the rollout is embedded with both versions, so a rollback finds it too.
+        await Alice.UploadAsync("g2", [SampleImages.Upload(1950)]);
+        await fixture.WaitUntilIndexedAsync("alice", "g2");
+        var uploaded = await Alice.GetItemAsync("g2", SampleImages.Upload(1950).ItemId);
+        Assert.Equal(new[] { from, target }.Order(StringComparer.Ordinal), uploaded.ModelVersions!.Order(StringComparer.Ordinal));
+
+        var rolledBack = await Operator.RolloutActionAsync("rollback");
+        Assert.Equal(RolloutPhase.RolledBack, rolledBack.Phase);
+        await stop.CancelAsync();
+        await searcher;
+        Assert.Empty(failures);
+        Assert.Equal(from, (await Operator.ListModelsAsync()).Current);
+        for (var i = 0; i < QueryImages.Length; i++)
+        {
+            var again = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[i]), 10);
+            Assert.Equal(from, again.QueryModelVersion);
+            Assert.Equal(before[i].Matches.Select(m => (m.ItemId, m.Score)), again.Matches.Select(m => (m.ItemId, m.Score)));
+        }
+
+        var upload = await Alice.SearchByImageAsync("g2", SampleImages.Images.EncodePng(1950), 1);
+        Assert.Equal(SampleImages.Upload(1950).ItemId, upload.Matches[0].ItemId);
+    }
+
+    [Fact]
+    public async Task FullBackfill_SurvivesAKilledSilo_AndCommitLeavesOneVectorPerItem()
+    {
+        await fixture.SettleAsync();
+        var target = await fixture.RegisterRotatedAsync("rotated-b", seed: 22);
+        var items = new Dictionary<string, int>();
+        foreach (var (user, gallery, _, _) in RolloutFixture.Galleries) items[gallery] = (await fixture.As(user).GetStatsAsync(gallery)).Items;
+
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.Full, SampleSize: 800));
+        var midway = await fixture.WaitForPhaseAsync(s => s.Done >= 100 || s.Phase is not (RolloutPhase.Calibrating or RolloutPhase.Backfilling), TimeSpan.FromMinutes(4));
+        Assert.Equal(RolloutPhase.Backfilling, midway.Phase);
+
+        await fixture.Host.KillSiloAsync();
+        await fixture.Host.StartSiloAsync();
+
+        var done = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Backfilling, TimeSpan.FromMinutes(4));
+        Assert.Equal(RolloutPhase.Backfilled, done.Phase);
+        Assert.Equal(items.Values.Sum(), done.Scored); // no item held the new version before
+        Assert.Equal(done.Scored, done.Selected); // the full policy selects every one
+        Assert.Equal(0, done.Failed);
+        Assert.Equal(done.Selected, done.Done); // every selected item re-embedded once: a second time would count twice
+        foreach (var (user, gallery, _, _) in RolloutFixture.Galleries)
+        {
+            var stats = await fixture.As(user).GetStatsAsync(gallery);
+            Assert.Equal(items[gallery], stats.Items);
+            Assert.Equal(items[gallery], stats.ItemsByModelVersion[target]); // no item lost, all converted
+        }
+
+        var committed = await Operator.RolloutActionAsync("commit");
+        Assert.Equal(RolloutPhase.Committed, committed.Phase);
+        foreach (var (user, gallery, _, _) in RolloutFixture.Galleries)
+        {
+            var stats = await fixture.As(user).GetStatsAsync(gallery);
+            Assert.Equal(new Dictionary<string, int> { [target] = items[gallery] }, stats.ItemsByModelVersion);
+        }
+
+        var result = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[0]), 10);
+        Assert.Equal(target, result.QueryModelVersion);
+        Assert.Equal(items["g1"], result.Routes!["same-version"]);
+    }
+
+    [Fact]
+    public async Task Start_WithBadArguments_IsRefusedAndChangesNothing()
+    {
+        var before = await Operator.ListModelsAsync();
+        async Task<HttpStatusCode> Refused(RolloutRequest request) =>
+            (await Assert.ThrowsAsync<IndexerApiException>(() => Operator.StartRolloutAsync(request))).StatusCode;
+
+        Assert.Equal(HttpStatusCode.NotFound, await Refused(new RolloutRequest("no-such-model")));
+        Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, Threshold: 1.5)));
+        Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, Threshold: -0.1)));
+        Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, MaxItemsPerSecond: 0)));
+        Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, MaxFraction: 0)));
+        Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, SampleSize: 3)));
+        var forbidden = await Assert.ThrowsAsync<IndexerApiException>(() => Alice.StartRolloutAsync(new RolloutRequest(before.Current!)));
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        Assert.Equal(before.Current, (await Operator.ListModelsAsync()).Current);
+    }
+}
