@@ -22,6 +22,7 @@ public static class Program
                 "search" => SearchBenchmark.Run(rest),
                 "embed" => PipelineBenchmark.RunEmbed(rest),
                 "ingest" => PipelineBenchmark.RunIngest(rest),
+                "rollout" => RolloutBenchmark.Run(rest),
                 _ => UnknownCommand(args[0]),
             };
         }
@@ -48,5 +49,6 @@ public static class Program
         writer.WriteLine($"  search   {SearchBenchmark.Usage}");
         writer.WriteLine($"  {PipelineBenchmark.EmbedUsage}");
         writer.WriteLine($"  {PipelineBenchmark.IngestUsage}");
+        writer.WriteLine($"  {RolloutBenchmark.Usage}");
     }
 }

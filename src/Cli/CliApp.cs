@@ -210,13 +210,15 @@ public static class CliApp
         var fraction = new Option<double?>("--max-fraction") { Description = "most of each gallery the backfill may re-embed, (0, 1]" };
         var sample = new Option<int>("--sample") { Description = "calibration sample size, when the upgrade has not been calibrated yet", DefaultValueFactory = _ => Models.RolloutRequest.DefaultSampleSize };
         var stopOnFailedClaim = new Option<bool>("--stop-on-failed-claim") { Description = "stop instead of falling back to a map when a compatibility claim fails verification" };
+        var evaluation = new Option<string?>("--evaluation-gallery") { Description = "a labeled gallery (user/gallery; items with a 'label') to measure the cross-model table on and verify a compatibility claim" };
         var watch = new Option<bool>("--watch") { Description = "follow the rollout's progress until its backfill ends" };
-        var start = new Command("start", "start rolling out a new model version (operators only)") { to, policy, threshold, rate, fraction, sample, stopOnFailedClaim, watch };
+        var start = new Command("start", "start rolling out a new model version (operators only)") { to, policy, threshold, rate, fraction, sample, stopOnFailedClaim, evaluation, watch };
         start.SetAction((parse, ct) => Run(async () =>
         {
             var client = Connect(parse);
             var request = new Models.RolloutRequest(parse.GetValue(to)!, parse.GetValue(policy), parse.GetValue(threshold), parse.GetValue(rate),
-                parse.GetValue(fraction), parse.GetValue(sample), parse.GetValue(stopOnFailedClaim) ? Models.FailedClaimAction.Stop : Models.FailedClaimAction.UseMap);
+                parse.GetValue(fraction), parse.GetValue(sample), parse.GetValue(stopOnFailedClaim) ? Models.FailedClaimAction.Stop : Models.FailedClaimAction.UseMap,
+                parse.GetValue(evaluation));
             var status = await client.StartRolloutAsync(request, ct);
             if (parse.GetValue(watch)) status = await Output.WatchRolloutAsync(client, ct);
             Output.Rollout(status);

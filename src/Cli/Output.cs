@@ -82,6 +82,11 @@ internal static class Output
             AnsiConsole.MarkupLineInterpolated($"calibration: {c.SampleSize} items, map {c.MapKind}, held-out agreement mean {c.HeldOut.Mean:F4} p05 {c.HeldOut.P05:F4}; predictor {c.PredictorKind}, Spearman {c.PredictorHeldOutSpearman:F3}");
         }
 
+        if (r.Evaluation is { } e)
+        {
+            AnsiConsole.MarkupLineInterpolated($"on {e.Items} labeled items of {e.Gallery} ({e.Labels} labels), mAP old/old {e.OldOldMap:P1}, new/new {e.NewNewMap:P1}, new/old {e.NewOldMap:P1}, new/h(old) {e.NewMappedMap:P1}; criterion new/old > old/old {(e.CriterionHolds ? "holds" : "fails")}");
+        }
+
         AnsiConsole.MarkupLineInterpolated($"backfill: {r.GalleriesDone}/{r.Galleries} galleries done; {r.Scored} old items scored, {r.Selected} selected, {r.Done} re-embedded, {r.Failed} failed");
         if (r.Message is not null) AnsiConsole.MarkupLineInterpolated($"{r.Message}");
     }

@@ -39,12 +39,35 @@ public sealed record CalibrationReport(
     [property: Id(11)] DateTimeOffset CalibratedAt,
     [property: Id(12)] TimeSpan Duration);
 
-/// <summary>A stored item offered for calibration: its content (to embed with the new model) and its old vector.</summary>
+/// <summary>A stored item offered for calibration: its content (to embed with the new model), its old vector, its metadata.</summary>
 [GenerateSerializer, Immutable, Alias("indexer.calibration-item")]
 public sealed record CalibrationItem(
     [property: Id(0)] string ItemId,
     [property: Id(1)] string ContentHash,
-    [property: Id(2)] float[] Vector);
+    [property: Id(2)] float[] Vector,
+    [property: Id(3)] IReadOnlyDictionary<string, string>? Metadata = null);
+
+/// <summary>
+/// The cross-model table of METRICS.md measured on a labeled gallery (items' <c>label</c> metadata, leave-one-out):
+/// mAP and top-1 of old queries on the old gallery, new on new, new on old as stored, and new on old through the map.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("indexer.labeled-evaluation")]
+public sealed record LabeledEvaluation(
+    [property: Id(0)] string Gallery,
+    [property: Id(1)] int Items,
+    [property: Id(2)] int Labels,
+    [property: Id(3)] double OldOldMap,
+    [property: Id(4)] double NewNewMap,
+    [property: Id(5)] double NewOldMap,
+    [property: Id(6)] double NewMappedMap,
+    [property: Id(7)] double OldOldTop1,
+    [property: Id(8)] double NewNewTop1,
+    [property: Id(9)] double NewOldTop1,
+    [property: Id(10)] double NewMappedTop1)
+{
+    /// <summary>BCT's empirical criterion: new queries on the old gallery beat old on old (mAP).</summary>
+    public bool CriterionHolds => NewOldMap > OldOldMap;
+}
 
 /// <summary>The compatibility of one upgrade, from one model version to another. Keyed by <see cref="KeyOf"/>.</summary>
 [Alias("indexer.compatibility")]

@@ -94,6 +94,10 @@ public enum RolloutPhase
 /// <param name="MaxFraction">Most of each gallery the lazy policy may re-embed (0..1]; null for no cap.</param>
 /// <param name="SampleSize">Calibration sample size, drawn evenly across galleries.</param>
 /// <param name="OnFailedClaim">What to do when the new version claims compatibility and verification rejects it.</param>
+/// <param name="EvaluationGallery">
+/// A labeled gallery (<c>user/gallery</c>, items carrying a <c>label</c> metadata entry) on which to measure the
+/// cross-model table and verify a compatibility claim by the empirical criterion M(new, old) &gt; M(old, old).
+/// </param>
 [GenerateSerializer, Immutable, Alias("indexer.rollout-request")]
 public sealed record RolloutRequest(
     [property: Id(0)] string To,
@@ -102,8 +106,12 @@ public sealed record RolloutRequest(
     [property: Id(3)] double? MaxItemsPerSecond = null,
     [property: Id(4)] double? MaxFraction = null,
     [property: Id(5)] int SampleSize = RolloutRequest.DefaultSampleSize,
-    [property: Id(6)] FailedClaimAction OnFailedClaim = FailedClaimAction.UseMap)
+    [property: Id(6)] FailedClaimAction OnFailedClaim = FailedClaimAction.UseMap,
+    [property: Id(7)] string? EvaluationGallery = null)
 {
+    /// <summary>Most labeled items embedded with the new version to verify a claim: leave-one-out over them is quadratic.</summary>
+    public const int MaxEvaluationItems = 2000;
+
     /// <summary>Default threshold: items whose mapped vector is predicted to agree with the new one less than this are re-embedded.</summary>
     public const double DefaultThreshold = 0.8;
 
@@ -146,7 +154,8 @@ public sealed record RolloutStatus(
     [property: Id(15)] DateTimeOffset StartedAt,
     [property: Id(16)] DateTimeOffset? ActivatedAt,
     [property: Id(17)] DateTimeOffset? FinishedAt,
-    [property: Id(18)] string? Message);
+    [property: Id(18)] string? Message,
+    [property: Id(19)] Compatibility.LabeledEvaluation? Evaluation = null);
 
 /// <summary>
 /// The cluster's model rollout: one at a time, from the current version to a new one. Keyed by <see cref="Key"/>.

@@ -288,7 +288,7 @@ public sealed class GalleryIndex
         {
             var vector = new float[index.Dimension];
             index.TryGetVector(id, vector);
-            sample.Add(new Indexer.Compatibility.CalibrationItem(id, _items[id].ContentHash, vector));
+            sample.Add(new Indexer.Compatibility.CalibrationItem(id, _items[id].ContentHash, vector, _items[id].Metadata));
         }
 
         return sample;

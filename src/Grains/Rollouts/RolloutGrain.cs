@@ -5,6 +5,7 @@ using Indexer.Grains.Diagnostics;
 using Indexer.Grains.Compatibility;
 using Indexer.Grains.Galleries;
 using Indexer.Models;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Indexer.Grains.Rollouts;
@@ -34,6 +35,13 @@ public sealed class RolloutRecord
     [Id(12)] public string? Message { get; set; }
     [Id(13)] public Dictionary<string, GalleryBackfillProgress> Galleries { get; set; } = new(StringComparer.Ordinal);
     [Id(14)] public List<string>? GalleryKeys { get; set; }
+    [Id(15)] public LabeledEvaluation? Evaluation { get; set; }
+
+    /// <summary>The routes served before the rollout, restored by a rollback.</summary>
+    [Id(16)] public List<VersionRoute> PreviousRoutes { get; set; } = [];
+
+    /// <summary>Routes of versions older than <see cref="From"/> carried on to <see cref="To"/> by chaining maps.</summary>
+    [Id(17)] public List<VersionRoute> ChainedRoutes { get; set; } = [];
 
     public bool IsActive => Phase is RolloutPhase.Calibrating or RolloutPhase.Backfilling or RolloutPhase.Paused or RolloutPhase.Backfilled;
 }
@@ -120,6 +128,7 @@ public sealed partial class RolloutGrain(
             Request = request,
             Claim = target.Lineage,
             StartedAt = now,
+            PreviousRoutes = plan.Routes.ToList(),
         };
         await this.RegisterOrUpdateReminder(ResumeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
         await state.WriteStateAsync();
@@ -147,6 +156,8 @@ public sealed partial class RolloutGrain(
         {
             throw new IndexerException(IndexerErrorCode.InvalidArgument, $"the backfill fraction must be in (0, 1]; got {fraction}");
         }
+
+        if (request.EvaluationGallery is { } evaluation) GalleryKey.Parse(evaluation); // throws InvalidArgument naming the key
 
         if (request.SampleSize is < CompatibilityGrain.MinSampleSize or > CompatibilityGrain.MaxSampleSize)
         {
@@ -198,7 +209,7 @@ public sealed partial class RolloutGrain(
         rollout.Phase = RolloutPhase.RolledBack; // the loop stops at its next check
         if (previous != RolloutPhase.Calibrating)
         {
-            await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(rollout.From, [rollout.From], []);
+            await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(rollout.From, [rollout.From], rollout.PreviousRoutes);
         }
 
         rollout.FinishedAt = time.GetUtcNow();
@@ -232,8 +243,7 @@ public sealed partial class RolloutGrain(
                 }
             }
 
-            await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(
-                rollout.To, [rollout.To], rollout.Route is RouteKind.Compatible or RouteKind.Mapped ? [new VersionRoute(rollout.From, rollout.To, rollout.Route)] : []);
+            await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(rollout.To, [rollout.To], Routes(rollout));
             rollout.Message = $"committed: {dropped} old vectors of re-embedded items dropped; the rest are served {GalleryIndex.RouteName(rollout.Route)}";
         }
         catch
@@ -308,32 +318,123 @@ public sealed partial class RolloutGrain(
         if (!IsActivePhase(rollout, RolloutPhase.Calibrating)) return;
         rollout.Calibration = report;
         var identity = report.Candidates.FirstOrDefault(c => c.Kind == nameof(Search.Maps.MapKind.Identity));
+        if (rollout.Request.EvaluationGallery is { } labeled)
+        {
+            rollout.Evaluation = await EvaluateAsync(rollout, labeled);
+            if (!IsActivePhase(rollout, RolloutPhase.Calibrating)) return;
+        }
+
+        // With labeled data the claim must pass the empirical criterion; without, the agreement without a map.
         var claimed = Claims(rollout.Claim, rollout.From);
+        var evidence = rollout.Evaluation is { } e
+            ? $"on {e.Items} labeled items of {e.Gallery}, mAP new/old {e.NewOldMap:P1} vs old/old {e.OldOldMap:P1}"
+            : $"agreement without a map {identity?.HeldOutMean:F3} (at least {MinCompatibleAgreement} needed)";
         if (claimed)
         {
-            rollout.ClaimVerified = identity is not null && identity.HeldOutMean >= MinCompatibleAgreement;
+            rollout.ClaimVerified = rollout.Evaluation?.CriterionHolds ?? (identity is not null && identity.HeldOutMean >= MinCompatibleAgreement);
         }
 
         if (claimed && rollout.ClaimVerified == false && rollout.Request.OnFailedClaim == FailedClaimAction.Stop)
         {
             throw new IndexerException(IndexerErrorCode.Conflict,
-                $"{rollout.To} claims compatibility with {rollout.From} ('{rollout.Claim}') but verification rejected it: agreement without a map {identity?.HeldOutMean:F3} < {MinCompatibleAgreement}");
+                $"{rollout.To} claims compatibility with {rollout.From} ('{rollout.Claim}') but verification rejected it: {evidence}");
         }
 
-        rollout.Route = rollout.ClaimVerified == true || report.MapKind == nameof(Search.Maps.MapKind.Identity) ? RouteKind.Compatible : RouteKind.Mapped;
-        rollout.Message = claimed && rollout.ClaimVerified == false
-            ? $"the compatibility claim failed verification (agreement without a map {identity?.HeldOutMean:F3}); old items are served through the fitted map"
+        // A verified claim is served directly unless labeled data shows the map serving better.
+        var compatible = rollout.ClaimVerified == true && (rollout.Evaluation is not { } m || m.NewOldMap >= m.NewMappedMap);
+        rollout.Route = compatible || report.MapKind == nameof(Search.Maps.MapKind.Identity) ? RouteKind.Compatible : RouteKind.Mapped;
+        rollout.Message = claimed
+            ? rollout.ClaimVerified == true
+                ? $"compatibility claim verified: {evidence}"
+                : $"the compatibility claim failed verification ({evidence}); old items are served through the fitted map"
             : null;
 
+        rollout.ChainedRoutes = await ChainRoutesAsync(rollout);
         await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(rollout.To);
-        await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(
-            rollout.To, [rollout.From, rollout.To], [new VersionRoute(rollout.From, rollout.To, rollout.Route)]);
+        await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(rollout.To, [rollout.From, rollout.To], Routes(rollout));
         rollout.ActivatedAt = time.GetUtcNow();
         rollout.GalleryKeys = await GalleryDirectory.ListAllAsync(GrainFactory);
         rollout.Phase = rollout.Request.Policy == BackfillPolicy.None ? RolloutPhase.Backfilled : RolloutPhase.Backfilling;
         if (rollout.Phase == RolloutPhase.Backfilled) rollout.FinishedAt = rollout.ActivatedAt;
         await state.WriteStateAsync();
         LogActivated(rollout.Id, rollout.Route, report.HeldOut.Mean);
+    }
+
+    /// <summary>
+    /// Embeds up to <see cref="RolloutRequest.MaxEvaluationItems"/> labeled items of <paramref name="galleryKey"/> with the
+    /// new version and measures the cross-model table on them (leave-one-out), the map included.
+    /// </summary>
+    private async Task<LabeledEvaluation> EvaluateAsync(RolloutRecord rollout, string galleryKey)
+    {
+        var items = (await GrainFactory.GetGrain<IGalleryGrain>(galleryKey).SampleAsync(rollout.From, RolloutRequest.MaxEvaluationItems, seed: 0))
+            .Where(i => i.Metadata?.GetValueOrDefault("label") is { Length: > 0 })
+            .ToList();
+        if (items.Count < CompatibilityGrain.MinSampleSize)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument,
+                $"gallery {galleryKey} holds {items.Count} labeled items in {rollout.From}; verifying a claim needs at least {CompatibilityGrain.MinSampleSize}");
+        }
+
+        var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
+        var kept = new List<(CalibrationItem Item, float[] New)>();
+        foreach (var chunk in items.Chunk(64))
+        {
+            var outcomes = await worker.EmbedStoredAsync(rollout.To, chunk.Select(c => c.ContentHash).ToList());
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                if (outcomes[i].Vector is { } vector) kept.Add((chunk[i], vector));
+            }
+        }
+
+        var mapBytes = await GrainFactory.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf(rollout.From, rollout.To)).GetReportAsync() is not null
+            ? await ServiceProvider.GetRequiredService<Storage.BlobModelStore>().GetMapAsync(rollout.From, rollout.To, CancellationToken.None)
+            : null;
+        var map = mapBytes is null ? null : Search.Maps.LinearMapCodec.Decode(mapBytes);
+        var labelIds = kept.Select(k => k.Item.Metadata!["label"]).Distinct(StringComparer.Ordinal).Select((label, i) => (label, i)).ToDictionary(p => p.label, p => p.i, StringComparer.Ordinal);
+        var labels = kept.Select(k => labelIds[k.Item.Metadata!["label"]]).ToArray();
+        var oldDimension = kept[0].Item.Vector.Length;
+        var newDimension = kept[0].New.Length;
+        var table = await Task.Run(() => Search.Metrics.CrossModelEvaluation.Evaluate(
+            kept.SelectMany(k => k.Item.Vector).ToArray(), kept.SelectMany(k => k.New).ToArray(), labels, oldDimension, newDimension, map));
+        var mapped = table.NewMapped ?? table.NewOld;
+        return new LabeledEvaluation(galleryKey, kept.Count, labelIds.Count,
+            table.OldOld.MeanAveragePrecision, table.NewNew.MeanAveragePrecision, table.NewOld.MeanAveragePrecision, mapped.MeanAveragePrecision,
+            table.OldOld.CmcAt(1), table.NewNew.CmcAt(1), table.NewOld.CmcAt(1), mapped.CmcAt(1));
+    }
+
+    private static List<VersionRoute> Routes(RolloutRecord rollout) =>
+        [new VersionRoute(rollout.From, rollout.To, rollout.Route), .. rollout.ChainedRoutes];
+
+    /// <summary>
+    /// Items still held in a version older than the old one (served through a route when this rollout started) keep
+    /// being served: their map into the old version followed by this upgrade's map is stored as their map into the new.
+    /// </summary>
+    private async Task<List<VersionRoute>> ChainRoutesAsync(RolloutRecord rollout)
+    {
+        var models = ServiceProvider.GetRequiredService<Storage.BlobModelStore>();
+        var chained = new List<VersionRoute>();
+        var last = rollout.Route == RouteKind.Mapped
+            ? Search.Maps.LinearMapCodec.Decode(await models.GetMapAsync(rollout.From, rollout.To, CancellationToken.None)
+                ?? throw new InvalidOperationException($"no map is stored for {rollout.From} -> {rollout.To}"))
+            : null;
+        foreach (var route in rollout.PreviousRoutes.Where(r => r.To == rollout.From && r.From != rollout.To && r.Kind is RouteKind.Compatible or RouteKind.Mapped))
+        {
+            if (route.Kind == RouteKind.Compatible && last is null)
+            {
+                chained.Add(new VersionRoute(route.From, rollout.To, RouteKind.Compatible));
+                continue;
+            }
+
+            var first = route.Kind == RouteKind.Mapped
+                ? Search.Maps.LinearMapCodec.Decode(await models.GetMapAsync(route.From, rollout.From, CancellationToken.None)
+                    ?? throw new InvalidOperationException($"no map is stored for {route.From} -> {rollout.From}"))
+                : null;
+            var composed = first is null ? last! : last is null ? first : first.Then(last);
+            await models.PutMapAsync(route.From, rollout.To, Search.Maps.LinearMapCodec.Encode(composed), CancellationToken.None);
+            chained.Add(new VersionRoute(route.From, rollout.To, RouteKind.Mapped));
+        }
+
+        return chained;
     }
 
     /// <summary>True when the new version's lineage names the old one as what it is compatible with.</summary>
@@ -436,7 +537,7 @@ public sealed partial class RolloutGrain(
             r.Id, r.From, r.To, r.Phase, r.Request, r.Route, r.Claim, r.ClaimVerified, r.Calibration,
             r.GalleryKeys?.Count ?? 0, r.Galleries.Count(g => g.Value.Queued == 0),
             progress.Sum(p => (long)p.Scored), progress.Sum(p => (long)p.Selected), progress.Sum(p => (long)p.Done), progress.Sum(p => (long)p.Failed),
-            r.StartedAt, r.ActivatedAt, r.FinishedAt, r.Message);
+            r.StartedAt, r.ActivatedAt, r.FinishedAt, r.Message, r.Evaluation);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id} started: policy {Policy}, threshold {Threshold}")]

@@ -173,3 +173,31 @@ public sealed class LinearMapCodecTests
         Assert.Throws<InvalidDataException>(() => LinearMapCodec.Decode("not a map at all, just some text bytes here"u8));
     }
 }
+
+public sealed class LinearMapChainTests
+{
+    [Fact]
+    public void Then_ComposesTwoMapsIntoOne_ThatGivesTheSameVectorsAsApplyingBoth()
+    {
+        var random = new Random(8);
+        float[] Weights(int rows, int columns) => Enumerable.Range(0, rows * columns).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        var first = LinearMap.FromWeights(MapKind.Ridge, 6, 5, Weights(6, 5), 0.01);
+        var second = LinearMap.FromWeights(MapKind.Orthogonal, 5, 4, Weights(5, 4));
+        var chained = first.Then(second);
+
+        Assert.Equal(6, chained.InputDimension);
+        Assert.Equal(4, chained.OutputDimension);
+        Assert.Equal(MapKind.Ridge, chained.Kind);
+        for (var trial = 0; trial < 20; trial++)
+        {
+            var x = Weights(1, 6);
+            var expected = second.Apply(first.Apply(x));
+            var actual = chained.Apply(x);
+            for (var j = 0; j < 4; j++) Assert.Equal(expected[j], actual[j], 5);
+        }
+
+        Assert.Same(second, LinearMap.Identity(5).Then(second));
+        Assert.Same(first, first.Then(LinearMap.Identity(5)));
+        Assert.Throws<ArgumentException>(() => second.Then(first));
+    }
+}

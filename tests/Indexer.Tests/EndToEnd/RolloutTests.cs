@@ -50,9 +50,9 @@ public sealed class RolloutFixture : IAsyncLifetime
     }
 
     /// <summary>Registers the backbone followed by a random rotation: a version whose relation to v1 is known exactly.</summary>
-    public async Task<string> RegisterRotatedAsync(string version, int seed)
+    public async Task<string> RegisterRotatedAsync(string version, int seed, string? lineage = null)
     {
-        var model = ModelDerivation.AppendLinearMap(Backbone.Value, RandomOrthogonal.Create(512, seed), 512, version, null, "v1 followed by a random rotation");
+        var model = ModelDerivation.AppendLinearMap(Backbone.Value, RandomOrthogonal.Create(512, seed), 512, version, lineage, "v1 followed by a random rotation");
         await Host.Operator.RegisterModelAsync(model.Onnx, model.Manifest.ToJson());
         return version;
     }
@@ -217,6 +217,32 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
     }
 
     [Fact]
+    public async Task Start_WhenAClaimOfCompatibilityFailsOnLabeledData_StopsBeforeActivationAndChangesNothing()
+    {
+        await fixture.SettleAsync();
+        var current = (await Operator.ListModelsAsync()).Current!;
+        // A rotation of the current model claiming to be backward-compatible with it: as good, but not comparable.
+        var target = await fixture.RegisterRotatedAsync("false-claim", seed: 23, lineage: $"backward-compatible:{current}");
+
+        await Operator.StartRolloutAsync(new RolloutRequest(target, OnFailedClaim: FailedClaimAction.Stop, SampleSize: 800, EvaluationGallery: "alice/g1"));
+        var stopped = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating, TimeSpan.FromMinutes(4));
+
+        Assert.Equal(RolloutPhase.Failed, stopped.Phase);
+        Assert.False(stopped.ClaimVerified);
+        var evaluation = stopped.Evaluation!;
+        Assert.Equal(400, evaluation.Items);
+        Assert.Equal(10, evaluation.Labels);
+        Assert.False(evaluation.CriterionHolds);
+        Assert.True(evaluation.NewOldMap < 0.5 * evaluation.OldOldMap, $"new/old {evaluation.NewOldMap:F3} vs old/old {evaluation.OldOldMap:F3}");
+        Assert.Equal(evaluation.OldOldMap, evaluation.NewNewMap, 0.01); // a rotation: the same quality in its own space
+        Assert.Equal(evaluation.OldOldMap, evaluation.NewMappedMap, 0.03); // and the map recovers it
+        Assert.Contains("verification rejected", stopped.Message);
+        Assert.Equal(current, (await Operator.ListModelsAsync()).Current);
+        var result = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[0]), 5);
+        Assert.Equal(current, result.QueryModelVersion);
+    }
+
+    [Fact]
     public async Task Start_WithBadArguments_IsRefusedAndChangesNothing()
     {
         var before = await Operator.ListModelsAsync();
@@ -229,6 +255,7 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, MaxItemsPerSecond: 0)));
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, MaxFraction: 0)));
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, SampleSize: 3)));
+        Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, EvaluationGallery: "no-slash")));
         var forbidden = await Assert.ThrowsAsync<IndexerApiException>(() => Alice.StartRolloutAsync(new RolloutRequest(before.Current!)));
         Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
         Assert.Equal(before.Current, (await Operator.ListModelsAsync()).Current);

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using Indexer.Client;
+using Indexer.Embedding;
+using Indexer.Grains.Galleries;
+using Indexer.Models;
+using Indexer.Search;
+using Indexer.Search.Maps;
+using Indexer.Storage;
+using Indexer.Testing;
+
+namespace Indexer.Benchmarks;
+
+/// <summary>
+/// What an upgrade costs on a real silo: time from <c>rollout start</c> to the first query answered by the new version
+/// (with and without calibration in the way), backfill throughput against plain ingest throughput with search latency
+/// alongside, and the cost of carrying a gallery into the new space through the map against embedding it.
+/// </summary>
+public static class RolloutBenchmark
+{
+    public const string Usage = "rollout [--items 800] [--sample 800]   start-to-first-query, backfill vs ingest throughput, search p99, map cost";
+
+    /// <summary>Ports of the benchmark's silo and Azurite, apart from the tests' and the local run's.</summary>
+    private const int BasePort = 5280;
+
+    public static int Run(string[] args)
+    {
+        var items = Options.Int(args, "--items", 800);
+        var sample = Options.Int(args, "--sample", 800);
+        return RunAsync(items, sample).GetAwaiter().GetResult();
+    }
+
+    private static async Task<int> RunAsync(int items, int sample)
+    {
+        MapCost();
+        await using var host = await SiloHost.StartAsync(BasePort);
+        var alice = host.Alice;
+        var ops = host.Operator;
+        await alice.UploadAsync("warmup", [SampleImages.Upload(9000)]);
+
+        var started = Stopwatch.GetTimestamp();
+        foreach (var batch in SampleImages.Uploads(0, items).Chunk(100)) await alice.UploadAsync("bench", batch);
+        await WaitIndexedAsync(alice, "bench");
+        var ingestRate = items / Stopwatch.GetElapsedTime(started).TotalSeconds;
+        Console.WriteLine($"ingest (HTTP upload, embed, write) of {items} images: {ingestRate:F1} img/s");
+
+        var idle = await SearchLatenciesAsync(alice, TimeSpan.FromSeconds(10), null);
+        Console.WriteLine($"search while idle: {Describe(idle)}");
+
+        var backbone = ResNet18Model.Import(ResNet18Model.DefaultModelPath, ResNet18Model.DefaultPreprocessPath, "base");
+        foreach (var (version, seed) in new[] { ("bench-a", 1), ("bench-b", 2) })
+        {
+            var model = ModelDerivation.AppendLinearMap(backbone, RandomOrthogonal.Create(512, seed), 512, version, null, "benchmark: v1 rotated");
+            await ops.RegisterModelAsync(model.Onnx, model.Manifest.ToJson());
+        }
+
+        // 1. First rollout: calibration in the way. 2. Same upgrade again: its calibration is reused.
+        var cold = await TimeToFirstNewQueryAsync(host, "bench-a", BackfillPolicy.None, sample);
+        await ops.RolloutActionAsync("rollback");
+        var warm = await TimeToFirstNewQueryAsync(host, "bench-a", BackfillPolicy.None, sample);
+        await ops.RolloutActionAsync("rollback");
+        Console.WriteLine($"rollout start -> first query served by the new version: {cold.Total.TotalSeconds:F2} s with calibration " +
+            $"({cold.ToActivation.TotalSeconds:F2} s to activation), {warm.Total.TotalSeconds:F2} s with the calibration reused " +
+            $"({warm.ToActivation.TotalSeconds:F2} s to activation); activation -> first answer {warm.ActivationToAnswer.TotalMilliseconds:F0} ms");
+
+        // 3. A full backfill with a client searching all along.
+        // Calibrate bench-b first, so that the timed part is the backfill alone.
+        await TimeToFirstNewQueryAsync(host, "bench-b", BackfillPolicy.None, sample);
+        await ops.RolloutActionAsync("rollback");
+        await ops.StartRolloutAsync(new RolloutRequest("bench-b", BackfillPolicy.Full, SampleSize: sample));
+        await WaitAsync(ops, s => s.ActivatedAt is not null);
+        var backfillStarted = Stopwatch.GetTimestamp();
+        using var stop = new CancellationTokenSource();
+        var during = SearchLatenciesAsync(alice, TimeSpan.FromHours(1), stop.Token);
+        var done = await WaitAsync(ops, s => s.Phase != RolloutPhase.Backfilling && s.Phase != RolloutPhase.Calibrating);
+        var backfillSeconds = Stopwatch.GetElapsedTime(backfillStarted).TotalSeconds;
+        await stop.CancelAsync();
+        var busy = await during;
+        var backfillRate = done.Done / backfillSeconds;
+        Console.WriteLine($"full backfill of {done.Done} items: {backfillSeconds:F1} s = {backfillRate:F1} img/s = {backfillRate / ingestRate:P0} of ingest throughput (target: at least 90%) -> {(backfillRate >= 0.9 * ingestRate ? "met" : "NOT met")}");
+        Console.WriteLine($"search during the backfill: {Describe(busy)}; p99 {P(busy, 0.99) / P(idle, 0.99):F2}x idle (target: at most 2x) -> {(P(busy, 0.99) <= 2 * P(idle, 0.99) ? "met" : "NOT met")}");
+        return 0;
+    }
+
+    /// <summary>Carrying 10k old items into the new space through a 512x512 map (what a gallery does at activation) against embedding them.</summary>
+    private static void MapCost()
+    {
+        const int count = 10_000, dimension = 512;
+        var random = new Random(1);
+        var index = new GalleryIndex();
+        var hash = new string('a', 64);
+        for (var i = 0; i < count; i++)
+        {
+            var vector = new float[dimension];
+            for (var j = 0; j < dimension; j++) vector[j] = (float)(random.NextDouble() - 0.5);
+            index.Apply(new SegmentRecord($"item-{i}", hash, "old", 0, new Dictionary<string, string>(), vector));
+        }
+
+        var map = LinearMap.FromWeights(MapKind.Ridge, dimension, dimension, RandomOrthogonal.Create(dimension, 3));
+        index.SetRoutes("new", [new IndexRoute("old", RouteKind.Mapped, map)]); // warm-up
+        var started = Stopwatch.GetTimestamp();
+        index.SetRoutes("new", [new IndexRoute("old", RouteKind.Mapped, map)]);
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        Console.WriteLine($"mapping a gallery: {count} items x {dimension}x{dimension} map in {seconds * 1000:F0} ms = {count / seconds:F0} items/s on one thread " +
+            $"({map.MultiplyAddsPerItem} multiply-adds per item)");
+    }
+
+    private static async Task<(TimeSpan Total, TimeSpan ToActivation, TimeSpan ActivationToAnswer)> TimeToFirstNewQueryAsync(
+        SiloHost host, string version, BackfillPolicy policy, int sample)
+    {
+        var query = SampleImages.Images.EncodePng(9001);
+        var started = Stopwatch.GetTimestamp();
+        await host.Operator.StartRolloutAsync(new RolloutRequest(version, policy, SampleSize: sample));
+        TimeSpan? activated = null;
+        while (true)
+        {
+            var result = await host.Alice.SearchByImageAsync("bench", query, 10);
+            if (result.QueryModelVersion == version)
+            {
+                var total = Stopwatch.GetElapsedTime(started);
+                activated ??= total;
+                return (total, activated.Value, total - activated.Value);
+            }
+
+            if (activated is null && (await host.Operator.GetRolloutAsync())?.ActivatedAt is not null) activated = Stopwatch.GetElapsedTime(started);
+        }
+    }
+
+    private static async Task<RolloutStatus> WaitAsync(IndexerHttpClient ops, Func<RolloutStatus, bool> done)
+    {
+        while (true)
+        {
+            var status = await ops.GetRolloutAsync();
+            if (status is not null && done(status)) return status;
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<List<double>> SearchLatenciesAsync(IndexerHttpClient client, TimeSpan duration, CancellationToken? stop)
+    {
+        var latencies = new List<double>();
+        var deadline = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        for (var i = 0; Stopwatch.GetTimestamp() < deadline && stop?.IsCancellationRequested != true; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await client.SearchByImageAsync("bench", SampleImages.Images.EncodePng(9100 + i % 50), 10);
+            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+
+        return latencies;
+    }
+
+    private static double P(List<double> values, double q)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(q * sorted.Count) - 1)];
+    }
+
+    private static string Describe(List<double> latencies) =>
+        $"{latencies.Count} searches by image (embed + search), p50 {P(latencies, 0.5):F0} ms, p99 {P(latencies, 0.99):F0} ms";
+
+    private static async Task WaitIndexedAsync(IndexerHttpClient client, string gallery)
+    {
+        while ((await client.GetStatsAsync(gallery)).Pending > 0) await Task.Delay(50);
+    }
+}

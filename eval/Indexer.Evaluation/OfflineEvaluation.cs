@@ -1,0 +1,45 @@
+using Indexer.Search.Metrics;
+
+namespace Indexer.Evaluation;
+
+/// <summary>
+/// The offline pipeline shared by every source of feature matrices: evaluate each upgrade with
+/// <see cref="UpgradeEvaluation"/>, then write one report. A new source (the model zoo's exported features) only has to
+/// build <see cref="EvaluationDataset"/>s and call <see cref="Run"/>.
+/// </summary>
+public static class OfflineEvaluation
+{
+    /// <summary>Evaluates every upgrade and writes the report into <paramref name="outputDirectory"/>.</summary>
+    /// <param name="datasets">One dataset per upgrade (old → new pair).</param>
+    /// <param name="options">Calibration, map and threshold settings, the same for every upgrade.</param>
+    /// <param name="outputDirectory">Where README.md, the plots and results.json go.</param>
+    /// <param name="title">The report's heading.</param>
+    /// <param name="command">The command line that produced the report, recorded in it.</param>
+    /// <param name="notes">Lines for the report's "Notes" section.</param>
+    /// <param name="log">Progress lines; null for none.</param>
+    public static EvaluationReport Run(
+        IReadOnlyList<EvaluationDataset> datasets,
+        UpgradeEvaluationOptions options,
+        string outputDirectory,
+        string title,
+        string command,
+        IReadOnlyList<string> notes,
+        TextWriter? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(datasets);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var results = new List<UpgradeResult>(datasets.Count);
+        foreach (var dataset in datasets)
+        {
+            log?.WriteLine($"evaluating {dataset.Name}: {dataset.Galleries.Count} galleries, {dataset.ItemCount} items, {dataset.QueryCount} queries");
+            var result = UpgradeEvaluation.Evaluate(dataset, options);
+            log?.WriteLine($"  done in {result.Elapsed.TotalSeconds:F1} s: old/old mAP {Targets.P(result.CrossModel.OldOld.MeanAveragePrecision)}, new/new {Targets.P(result.CrossModel.NewNew.MeanAveragePrecision)}, predicted-order area {Targets.P(result.Predicted.MeanAveragePrecision.AreaFraction)}% of full");
+            results.Add(result);
+        }
+
+        var report = new EvaluationReport(title, command, results, notes);
+        foreach (var path in ReportWriter.Write(report, outputDirectory)) log?.WriteLine($"wrote {path}");
+        return report;
+    }
+}

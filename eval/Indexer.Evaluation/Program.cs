@@ -1,0 +1,3 @@
+using Indexer.Evaluation;
+
+return await EvaluationApp.Build().Parse(args).InvokeAsync();

@@ -1,0 +1,3 @@
+using Indexer.Zoo;
+
+return await ZooApp.Build().Parse(args).InvokeAsync();
