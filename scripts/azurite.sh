@@ -24,12 +24,14 @@ case "$cmd" in
       --blobPort "$port" --queuePort "$((port + 1))" --tablePort "$((port + 2))" \
       >"$state/azurite-$port.log" 2>&1 &
     echo $! >"$pidfile"
-    for _ in $(seq 1 100); do
+    # Up to 60 s: node takes a few seconds to start Azurite on an idle 2-core machine, much longer on a busy one.
+    for _ in $(seq 1 600); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$((port + 2))") 2>/dev/null; then
         echo "azurite: ready on 127.0.0.1:$port (pid $(cat "$pidfile"))"; exit 0
       fi
       sleep 0.1
     done
+    kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"
     echo "azurite: did not start; see $state/azurite-$port.log" >&2; exit 1 ;;
   stop)
     if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi ;;

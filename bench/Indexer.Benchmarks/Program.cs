@@ -23,6 +23,7 @@ public static class Program
                 "embed" => PipelineBenchmark.RunEmbed(rest),
                 "ingest" => PipelineBenchmark.RunIngest(rest),
                 "rollout" => RolloutBenchmark.Run(rest),
+                "cluster" => ClusterBenchmark.Run(rest),
                 _ => UnknownCommand(args[0]),
             };
         }
@@ -50,5 +51,6 @@ public static class Program
         writer.WriteLine($"  {PipelineBenchmark.EmbedUsage}");
         writer.WriteLine($"  {PipelineBenchmark.IngestUsage}");
         writer.WriteLine($"  {RolloutBenchmark.Usage}");
+        writer.WriteLine($"  {ClusterBenchmark.Usage}");
     }
 }

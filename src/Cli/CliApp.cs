@@ -44,6 +44,7 @@ public static class CliApp
         root.Subcommands.Add(StatusCommand());
         root.Subcommands.Add(ListCommand());
         root.Subcommands.Add(DeleteCommand());
+        root.Subcommands.Add(ClustersCommand());
         root.Subcommands.Add(ModelsCommand());
         root.Subcommands.Add(CompatibilityCommand());
         root.Subcommands.Add(RolloutCommand());
@@ -144,6 +145,79 @@ public static class CliApp
             return Ok;
         }));
         return command;
+    }
+
+    private static Command ClustersCommand()
+    {
+        var all = new Option<bool>("--all") { Description = "also list the small unnamed clusters" };
+        var representatives = new Option<int>("--representatives") { Description = "items shown per cluster", DefaultValueFactory = _ => 3 };
+        var list = new Command("list", "list the gallery's clusters, largest first, with a few representative items") { GalleryOption, all, representatives };
+        list.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Clusters(await Connect(parse).ListClustersAsync(parse.GetValue(GalleryOption)!, parse.GetValue(representatives), parse.GetValue(all), ct));
+            return Ok;
+        }));
+
+        var cluster = new Argument<long>("cluster") { Description = "the cluster id" };
+        var offset = new Option<int>("--offset") { Description = "items to skip", DefaultValueFactory = _ => 0 };
+        var limit = new Option<int>("--limit") { Description = "how many items", DefaultValueFactory = _ => 100 };
+        var items = new Command("items", "list a cluster's items in id order") { cluster, GalleryOption, offset, limit };
+        items.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.ClusterItems(await Connect(parse).GetClusterItemsAsync(parse.GetValue(GalleryOption)!, parse.GetValue(cluster), parse.GetValue(offset), parse.GetValue(limit), ct));
+            return Ok;
+        }));
+
+        var name = new Argument<string>("name") { Description = "the cluster's name (1 to 100 characters)" };
+        var nameCommand = new Command("name", "name or rename a cluster; the name survives model upgrades") { cluster, name, GalleryOption };
+        nameCommand.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Cluster("named", await Connect(parse).NameClusterAsync(parse.GetValue(GalleryOption)!, parse.GetValue(cluster), parse.GetValue(name)!, ct));
+            return Ok;
+        }));
+
+        var from = new Argument<long>("from") { Description = "the cluster merged away" };
+        var merge = new Command("merge", "merge the second cluster into the first (a name stays with its cluster)") { cluster, from, GalleryOption };
+        merge.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Cluster("merged into", await Connect(parse).MergeClustersAsync(parse.GetValue(GalleryOption)!, parse.GetValue(cluster), parse.GetValue(from), ct));
+            return Ok;
+        }));
+
+        var item = new Argument<string>("item") { Description = "the item id" };
+        var move = new Command("move", "move an item into a cluster and pin it there") { item, cluster, GalleryOption };
+        move.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Cluster($"moved {parse.GetValue(item)} into", await Connect(parse).MoveItemToClusterAsync(parse.GetValue(GalleryOption)!, parse.GetValue(item)!, parse.GetValue(cluster), ct));
+            return Ok;
+        }));
+
+        var moveOut = new Command("move-out", "take an item out of every cluster, for good") { item, GalleryOption };
+        moveOut.SetAction((parse, ct) => Run(async () =>
+        {
+            await Connect(parse).MoveItemOutOfClusterAsync(parse.GetValue(GalleryOption)!, parse.GetValue(item)!, ct);
+            AnsiConsole.MarkupLineInterpolated($"moved [bold]{parse.GetValue(item)}[/] out of every cluster");
+            return Ok;
+        }));
+
+        var refine = new Command("refine", "run a refinement pass over the clusters now") { GalleryOption };
+        refine.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Refined(await Connect(parse).RefineClustersAsync(parse.GetValue(GalleryOption)!, ct));
+            return Ok;
+        }));
+
+        var moves = new Command("moves", "the clusters' state and the latest moves the clustering made on its own (upgrades, refinement)") { GalleryOption };
+        moves.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.ClusterReport(await Connect(parse).GetClusterReportAsync(parse.GetValue(GalleryOption)!, ct));
+            return Ok;
+        }));
+
+        return new Command("clusters", "groups of similar items: list, items, name, merge, move, move-out, refine, moves")
+        {
+            list, items, nameCommand, merge, move, moveOut, refine, moves,
+        };
     }
 
     private static Command ModelsCommand()

@@ -46,6 +46,46 @@ internal static class Output
         if (page.Next is not null) AnsiConsole.MarkupLineInterpolated($"more: --after \"{page.Next}\"");
     }
 
+    public static void Clusters(IReadOnlyList<ClusterInfo> clusters)
+    {
+        var table = new Table().AddColumns("cluster", "name", "size", "pinned", "representatives");
+        foreach (var c in clusters)
+        {
+            table.AddRow(c.Id.ToString(), Markup.Escape(c.Name ?? ""), c.Size.ToString(), c.PinnedCount.ToString(), Markup.Escape(string.Join(", ", c.Representatives)));
+        }
+
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLineInterpolated($"{clusters.Count} clusters, {clusters.Sum(c => c.Size)} items");
+    }
+
+    public static void Cluster(string what, ClusterInfo cluster) =>
+        AnsiConsole.MarkupLineInterpolated($"{what} cluster [bold]{cluster.Id}[/]{(cluster.Name is null ? "" : $" '{cluster.Name}'")}: {cluster.Size} items");
+
+    public static void ClusterItems(ClusterPage page)
+    {
+        AnsiConsole.MarkupLineInterpolated($"cluster [bold]{page.ClusterId}[/]{(page.Name is null ? "" : $" '{page.Name}'")}: items {page.Offset + 1}-{page.Offset + page.Items.Count} of {page.Total}");
+        foreach (var item in page.Items) AnsiConsole.MarkupLineInterpolated($"  {item}");
+        if (page.Offset + page.Items.Count < page.Total) AnsiConsole.MarkupLineInterpolated($"more: --offset {page.Offset + page.Items.Count}");
+    }
+
+    public static void Refined(ClusterRefineSummary r) =>
+        AnsiConsole.MarkupLineInterpolated($"refined in {r.Iterations} passes: {r.Reassignments} items reassigned, {r.ClustersCreated} clusters started, {r.ClustersMerged} merged, {r.ClustersEmptied} emptied, {r.NamedMoves} moves out of named clusters; {r.Clusters} clusters");
+
+    public static void ClusterReport(ClusterReport r)
+    {
+        AnsiConsole.MarkupLineInterpolated($"clusters in [bold]{r.ModelVersion ?? "-"}[/]: {r.Items} items, {r.Clusters} clusters ({r.Shown} shown, {r.Named} named), {r.MovedOut} moved out, {r.WithoutVector} without a vector yet");
+        if (r.RollbackHeld) AnsiConsole.MarkupLine("an upgrade is under way: the clusters as they were before it come back with a rollback");
+        AnsiConsole.MarkupLineInterpolated($"{r.MovesTotal} moves made by the clustering on its own; latest:");
+        var table = new Table().AddColumns("when", "item", "from", "to", "cause", "model", "sim. before", "sim. after");
+        foreach (var m in r.RecentMoves)
+        {
+            table.AddRow(m.At.ToString("u"), Markup.Escape(m.ItemId), Markup.Escape($"{m.FromClusterId} {m.FromName}".Trim()), Markup.Escape($"{m.ToClusterId} {m.ToName}".Trim()),
+                m.Cause.ToString(), Markup.Escape(m.ModelVersion), m.FromSimilarity?.ToString("F3") ?? "-", m.ToSimilarity.ToString("F3"));
+        }
+
+        AnsiConsole.Write(table);
+    }
+
     public static void Models(ModelList models)
     {
         var table = new Table().AddColumns("version", "dim", "input", "lineage", "registered", "");

@@ -169,6 +169,34 @@ public sealed class GalleryClient
 
     public Task<ItemPage> ListAsync(string? after = null, int limit = 100) => _gallery.ListItemsAsync(after, limit);
 
+    /// <summary>
+    /// The gallery's clusters, largest first, each with up to <paramref name="representatives"/> items nearest its centre;
+    /// small unnamed clusters only with <paramref name="includeHidden"/>.
+    /// </summary>
+    public Task<IReadOnlyList<ClusterInfo>> ListClustersAsync(int representatives = 3, bool includeHidden = false) =>
+        _gallery.ListClustersAsync(representatives, includeHidden);
+
+    /// <summary>A page of a cluster's items in item-id order.</summary>
+    public Task<ClusterPage> GetClusterItemsAsync(long clusterId, int offset = 0, int limit = 100) => _gallery.GetClusterItemsAsync(clusterId, offset, limit);
+
+    /// <summary>Names or renames a cluster; the name stays with it through model upgrades.</summary>
+    public Task<ClusterInfo> NameClusterAsync(long clusterId, string name) => _gallery.NameClusterAsync(clusterId, name);
+
+    /// <summary>Merges <paramref name="fromClusterId"/> into <paramref name="intoClusterId"/>; returns the merged cluster.</summary>
+    public Task<ClusterInfo> MergeClustersAsync(long intoClusterId, long fromClusterId) => _gallery.MergeClustersAsync(intoClusterId, fromClusterId);
+
+    /// <summary>Moves an item into a cluster and pins it there (a correction nothing undoes); returns the cluster.</summary>
+    public Task<ClusterInfo> MoveItemToClusterAsync(string itemId, long clusterId) => _gallery.MoveItemAsync(itemId, clusterId);
+
+    /// <summary>Takes an item out of every cluster, for good.</summary>
+    public Task MoveItemOutOfClusterAsync(string itemId) => _gallery.MoveItemOutAsync(itemId);
+
+    /// <summary>Runs a refinement pass over the gallery's clusters now.</summary>
+    public Task<ClusterRefineSummary> RefineClustersAsync() => _gallery.RefineClustersAsync();
+
+    /// <summary>The clusters' state and the latest moves the clustering made on its own (upgrades' re-embedding, refinement).</summary>
+    public Task<ClusterReport> GetClusterReportAsync() => _gallery.GetClusterMovesAsync();
+
     /// <summary>Polls until nothing is pending, reporting each change of the stats; returns the final stats.</summary>
     public async Task<GalleryStats> WaitUntilIndexedAsync(IProgress<GalleryStats>? progress = null, TimeSpan? pollInterval = null, CancellationToken cancellationToken = default)
     {

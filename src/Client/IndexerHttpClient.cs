@@ -74,6 +74,38 @@ public sealed class IndexerHttpClient(HttpClient http, string userId)
     public async Task DeleteItemAsync(string galleryId, string itemId, CancellationToken ct = default) =>
         await SendAsync<JsonElement>(HttpMethod.Delete, ItemPath(galleryId, itemId), null, ct);
 
+    /// <summary>The gallery's clusters, largest first; small unnamed ones only with <paramref name="includeHidden"/>.</summary>
+    public Task<IReadOnlyList<ClusterInfo>> ListClustersAsync(string galleryId, int representatives = 3, bool includeHidden = false, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<ClusterInfo>>(HttpMethod.Get, $"{GalleryPath(galleryId)}/clusters?representatives={representatives}&all={(includeHidden ? "true" : "false")}", null, ct);
+
+    /// <summary>A page of a cluster's items in item-id order.</summary>
+    public Task<ClusterPage> GetClusterItemsAsync(string galleryId, long clusterId, int offset = 0, int limit = 100, CancellationToken ct = default) =>
+        SendAsync<ClusterPage>(HttpMethod.Get, $"{ClusterPath(galleryId, clusterId)}/items?offset={offset}&limit={limit}", null, ct);
+
+    /// <summary>Names or renames a cluster.</summary>
+    public Task<ClusterInfo> NameClusterAsync(string galleryId, long clusterId, string name, CancellationToken ct = default) =>
+        SendAsync<ClusterInfo>(HttpMethod.Put, $"{ClusterPath(galleryId, clusterId)}/name", JsonContent.Create(new ClusterNameRequest(name), options: Json), ct);
+
+    /// <summary>Merges <paramref name="fromClusterId"/> into <paramref name="intoClusterId"/>; returns the merged cluster.</summary>
+    public Task<ClusterInfo> MergeClustersAsync(string galleryId, long intoClusterId, long fromClusterId, CancellationToken ct = default) =>
+        SendAsync<ClusterInfo>(HttpMethod.Post, $"{ClusterPath(galleryId, intoClusterId)}/merge?from={fromClusterId}", null, ct);
+
+    /// <summary>Moves an item into a cluster and pins it there; returns the cluster.</summary>
+    public Task<ClusterInfo> MoveItemToClusterAsync(string galleryId, string itemId, long clusterId, CancellationToken ct = default) =>
+        SendAsync<ClusterInfo>(HttpMethod.Post, $"{ItemPath(galleryId, itemId)}/cluster", JsonContent.Create(new ClusterMoveRequest(clusterId), options: Json), ct);
+
+    /// <summary>Takes an item out of every cluster, for good.</summary>
+    public async Task MoveItemOutOfClusterAsync(string galleryId, string itemId, CancellationToken ct = default) =>
+        await SendAsync<JsonElement>(HttpMethod.Delete, $"{ItemPath(galleryId, itemId)}/cluster", null, ct);
+
+    /// <summary>Runs a refinement pass over the gallery's clusters now.</summary>
+    public Task<ClusterRefineSummary> RefineClustersAsync(string galleryId, CancellationToken ct = default) =>
+        SendAsync<ClusterRefineSummary>(HttpMethod.Post, $"{GalleryPath(galleryId)}/clusters/refine", null, ct);
+
+    /// <summary>The clusters' state and the latest moves the clustering made on its own.</summary>
+    public Task<ClusterReport> GetClusterReportAsync(string galleryId, CancellationToken ct = default) =>
+        SendAsync<ClusterReport>(HttpMethod.Get, $"{GalleryPath(galleryId)}/clusters/moves", null, ct);
+
     public Task<ModelList> ListModelsAsync(CancellationToken ct = default) => SendAsync<ModelList>(HttpMethod.Get, "v1/models", null, ct);
 
     /// <summary>Registers a model version (operators only). It is loaded and probed by the cluster first; it does not become current.</summary>
@@ -120,6 +152,8 @@ public sealed class IndexerHttpClient(HttpClient http, string userId)
 
     private string GalleryPath(string galleryId) => $"v1/users/{Uri.EscapeDataString(UserId)}/galleries/{Uri.EscapeDataString(galleryId)}";
 
+    private string ClusterPath(string galleryId, long clusterId) => $"{GalleryPath(galleryId)}/clusters/{clusterId}";
+
     private string ItemPath(string galleryId, string itemId) => $"{GalleryPath(galleryId)}/items/{Uri.EscapeDataString(itemId)}";
 
     private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
@@ -154,6 +188,14 @@ public sealed class IndexerHttpClient(HttpClient http, string userId)
 
 /// <summary>The registered model versions and the current one, as the HTTP API lists them.</summary>
 public sealed record ModelList(string? Current, IReadOnlyList<ModelVersionInfo> Versions);
+
+/// <summary>The body of <c>PUT …/clusters/{id}/name</c>.</summary>
+/// <param name="Name">The cluster's new name: 1 to 100 characters of text, no control characters.</param>
+public sealed record ClusterNameRequest(string? Name);
+
+/// <summary>The body of <c>POST …/items/{id}/cluster</c>.</summary>
+/// <param name="ClusterId">The cluster to move the item into.</param>
+public sealed record ClusterMoveRequest(long? ClusterId);
 
 /// <summary>An HTTP API call that failed; <see cref="Exception.Message"/> is the server's explanation.</summary>
 public sealed class IndexerApiException(HttpStatusCode statusCode, string message) : Exception(message)

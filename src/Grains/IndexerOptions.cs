@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Indexer.Search.Clustering;
 
 namespace Indexer.Grains;
 
@@ -52,6 +53,13 @@ public sealed class EmbeddingOptions
     /// <summary>Preprocessed images that may wait for inference before callers are made to wait.</summary>
     [Range(1, 100_000)]
     public int QueueCapacity { get; set; } = 512;
+
+    /// <summary>
+    /// Minutes a model version's session may go unused before the silo unloads it (its memory, and its GPU memory, go
+    /// back); 0 keeps sessions for the silo's lifetime. A committed upgrade's old version stops being used, so it goes.
+    /// </summary>
+    [Range(0, 7 * 24 * 60)]
+    public double UnloadIdleAfterMinutes { get; set; } = 30;
 }
 
 /// <summary>How galleries ingest and store. Section <c>Indexer:Galleries</c>.</summary>
@@ -79,4 +87,118 @@ public sealed class GalleryOptions
     /// <summary>Largest k a search may ask for.</summary>
     [Range(1, 10_000)]
     public int MaxResults { get; set; } = 1000;
+}
+
+/// <summary>
+/// How galleries cluster their items. Section <c>Indexer:Clustering</c>. Similarities are cosines in one model version's
+/// space and their scale differs from one model to the next, so the thresholds can be overridden per version
+/// (<see cref="Versions"/>); the top-level values apply to every version without an override.
+/// </summary>
+public sealed class ClusteringOptions : IValidatableObject
+{
+    public const string Section = "Indexer:Clustering";
+
+    /// <summary>Smallest cosine between an item and a cluster's centre for the item to join it (0.85: ResNet18 features; 0.80 merges everything).</summary>
+    public float JoinThreshold { get; set; } = 0.85f;
+
+    /// <summary>Clusters whose centres are at least this similar merge; at least <see cref="JoinThreshold"/>.</summary>
+    public float MergeThreshold { get; set; } = 0.95f;
+
+    /// <summary>Unnamed clusters smaller than this are not listed (named ones always are).</summary>
+    public int MinimumSizeShown { get; set; } = 3;
+
+    /// <summary>Reassignment passes of a refinement at most.</summary>
+    public int RefineIterations { get; set; } = 10;
+
+    /// <summary>Evidence needed before an item leaves a named cluster or a re-embedded item moves (see <c>ClusteringParameters.StayMargin</c>).</summary>
+    public float StayMargin { get; set; } = 0.05f;
+
+    /// <summary>Evidence needed before an item leaves a named cluster or a re-embedded item moves (see <c>ClusteringParameters.MoveMargin</c>).</summary>
+    public float MoveMargin { get; set; } = 0.05f;
+
+    /// <summary>Overrides by model version (<c>Indexer:Clustering:Versions:v2:JoinThreshold</c>); a value left out takes the top-level one.</summary>
+    public Dictionary<string, ClusteringVersionOptions> Versions { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// How long automatic changes (items indexed, re-embedded, deleted) may wait before the gallery's cluster document is
+    /// written: one write for many batches. User actions are written before they are answered. Changes not yet written
+    /// when a silo dies are rebuilt from the gallery's items at the next activation (names and corrections are never among them).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan SaveDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A refinement runs by itself once the gallery's ingest is idle and at least this many items were added since the
+    /// last one (and at least <see cref="AutoRefineMinFraction"/> of the gallery, so that its cost per item stays bounded
+    /// as the gallery grows); 0 turns automatic refinement off.
+    /// </summary>
+    [Range(0, int.MaxValue)]
+    public int AutoRefineMinAdded { get; set; } = 100;
+
+    /// <summary>See <see cref="AutoRefineMinAdded"/>: 0.1 refines after every 10% of growth.</summary>
+    [Range(0.0, 100.0)]
+    public double AutoRefineMinFraction { get; set; } = 0.1;
+
+    /// <summary>Moves the clustering made on its own kept per gallery for reports; older ones are only counted.</summary>
+    [Range(1, 100_000)]
+    public int MovesKept { get; set; } = 1000;
+
+    /// <summary>The clustering parameters of <paramref name="modelVersion"/>: its overrides over the top-level values.</summary>
+    public ClusteringParameters For(string modelVersion)
+    {
+        ArgumentNullException.ThrowIfNull(modelVersion);
+        var o = Versions.GetValueOrDefault(modelVersion);
+        return new ClusteringParameters
+        {
+            JoinThreshold = o?.JoinThreshold ?? JoinThreshold,
+            MergeThreshold = o?.MergeThreshold ?? MergeThreshold,
+            MinimumSizeShown = o?.MinimumSizeShown ?? MinimumSizeShown,
+            RefineIterations = o?.RefineIterations ?? RefineIterations,
+            StayMargin = o?.StayMargin ?? StayMargin,
+            MoveMargin = o?.MoveMargin ?? MoveMargin,
+        };
+    }
+
+    /// <summary>Checks the top-level parameters and every version's, naming the setting that is wrong.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        var problems = new List<ValidationResult>();
+        void Check(string name, Func<ClusteringParameters> parameters)
+        {
+            try
+            {
+                parameters().Validate();
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add(new ValidationResult($"{name}: {ex.Message}"));
+            }
+        }
+
+        Check(Section, () => For(""));
+        foreach (var version in (Versions ?? []).Keys) Check($"{Section}:Versions:{version}", () => For(version));
+        return problems;
+    }
+}
+
+/// <summary>One model version's overrides of <see cref="ClusteringOptions"/>; null keeps the top-level value.</summary>
+public sealed class ClusteringVersionOptions
+{
+    /// <summary>Overrides <see cref="ClusteringOptions.JoinThreshold"/>.</summary>
+    public float? JoinThreshold { get; set; }
+
+    /// <summary>Overrides <see cref="ClusteringOptions.MergeThreshold"/>.</summary>
+    public float? MergeThreshold { get; set; }
+
+    /// <summary>Overrides <see cref="ClusteringOptions.MinimumSizeShown"/>.</summary>
+    public int? MinimumSizeShown { get; set; }
+
+    /// <summary>Overrides <see cref="ClusteringOptions.RefineIterations"/>.</summary>
+    public int? RefineIterations { get; set; }
+
+    /// <summary>Overrides <see cref="ClusteringOptions.StayMargin"/>.</summary>
+    public float? StayMargin { get; set; }
+
+    /// <summary>Overrides <see cref="ClusteringOptions.MoveMargin"/>.</summary>
+    public float? MoveMargin { get; set; }
 }

@@ -20,6 +20,7 @@ public static class IndexerServiceCollectionExtensions
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<EmbeddingOptions>().Bind(configuration.GetSection(EmbeddingOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<GalleryOptions>().Bind(configuration.GetSection(GalleryOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ClusteringOptions>().Bind(configuration.GetSection(ClusteringOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddMetrics();
         services.AddSingleton<IndexerTelemetry>();
@@ -28,6 +29,7 @@ public static class IndexerServiceCollectionExtensions
         services.AddSingleton(sp => new BlobImageStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.ImagesContainer)));
         services.AddSingleton(sp => new BlobSegmentStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.SegmentsContainer)));
         services.AddSingleton(sp => new BlobModelStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.ModelsContainer)));
+        services.AddSingleton(sp => new BlobClusterStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.ClustersContainer)));
         services.AddSingleton<EmbeddingPipeline>();
         services.AddSingleton<BuiltInModel>();
         return services;

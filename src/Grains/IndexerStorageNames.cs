@@ -9,6 +9,9 @@ public static class IndexerStorageNames
     public const string ImagesContainer = "images";
     public const string SegmentsContainer = "segments";
     public const string ModelsContainer = "models";
+
+    /// <summary>One JSON document per gallery: its clusters, their names and the user's corrections.</summary>
+    public const string ClustersContainer = "clusters";
     public const string GrainStateContainer = "grainstate";
 
     /// <summary>The Azure table of Orleans reminders (table names allow letters and digits only).</summary>

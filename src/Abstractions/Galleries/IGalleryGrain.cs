@@ -69,6 +69,51 @@ public interface IGalleryGrain : IGrainWithStringKey
     /// </summary>
     [Alias("commit-upgrade")]
     Task<int> CommitUpgradeAsync(string from, string to);
+
+    /// <summary>
+    /// The gallery's clusters, largest first: named ones and those of at least the model version's minimum size (all of
+    /// them with <paramref name="includeHidden"/>), each with up to <paramref name="representatives"/> members nearest its centre.
+    /// </summary>
+    [Alias("list-clusters")]
+    Task<IReadOnlyList<ClusterInfo>> ListClustersAsync(int representatives = 3, bool includeHidden = false);
+
+    /// <summary>A page of a cluster's members in item-id order. Unknown cluster: NotFound; a bad offset or limit: InvalidArgument.</summary>
+    [Alias("get-cluster-items")]
+    Task<ClusterPage> GetClusterItemsAsync(long clusterId, int offset, int limit);
+
+    /// <summary>
+    /// Names or renames a cluster; the name stays with the cluster through every model upgrade. Unknown cluster: NotFound;
+    /// an empty, too long or invalid name: InvalidArgument. Nothing is changed on error; the change is stored before the answer.
+    /// </summary>
+    [Alias("name-cluster")]
+    Task<ClusterInfo> NameClusterAsync(long clusterId, string name);
+
+    /// <summary>
+    /// Merges <paramref name="fromClusterId"/> into <paramref name="intoClusterId"/> (a name always stays with its id: if only
+    /// the second is named, it survives). Returns the merged cluster. Unknown cluster: NotFound; merging a cluster with
+    /// itself: InvalidArgument.
+    /// </summary>
+    [Alias("merge-clusters")]
+    Task<ClusterInfo> MergeClustersAsync(long intoClusterId, long fromClusterId);
+
+    /// <summary>
+    /// Moves an item into a cluster and pins it there: neither the clustering nor an upgrade moves it again. Returns the
+    /// cluster. Unknown item or cluster: NotFound.
+    /// </summary>
+    [Alias("move-item")]
+    Task<ClusterInfo> MoveItemAsync(string itemId, long toClusterId);
+
+    /// <summary>Takes an item out of every cluster, for good (a user correction). Unknown item: NotFound.</summary>
+    [Alias("move-item-out")]
+    Task MoveItemOutAsync(string itemId);
+
+    /// <summary>Runs a refinement pass over the clusters now; it respects names and the user's moves.</summary>
+    [Alias("refine-clusters")]
+    Task<ClusterRefineSummary> RefineClustersAsync();
+
+    /// <summary>The clusters' state and the latest moves the clustering made on its own (upgrades' re-embedding, refinement).</summary>
+    [Alias("get-cluster-moves")]
+    Task<ClusterReport> GetClusterMovesAsync();
 }
 
 /// <summary>One rollout's instruction to a gallery: re-embed up to <see cref="Credit"/> more selected items.</summary>

@@ -40,6 +40,13 @@ public interface IModelRegistryGrain : IGrainWithStringKey
     [Alias("set-current")]
     Task SetCurrentAsync(string version);
 
+    /// <summary>
+    /// Retires a version: it can no longer be made current, rolled out or routed. Refused while the serving plan uses it
+    /// (as the query or upload version, or as the source of a route), since items would become unreachable.
+    /// </summary>
+    [Alias("retire")]
+    Task<ModelVersionInfo> RetireAsync(string version);
+
     /// <summary>How queries and uploads are served right now: the query version, the upload versions and the routes.</summary>
     [Alias("get-plan")]
     Task<ServingPlan> GetServingPlanAsync();

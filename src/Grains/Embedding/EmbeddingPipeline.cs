@@ -10,31 +10,128 @@ using Indexer.Embedding;
 
 /// <summary>
 /// The silo's embedding machinery, shared by every embedding-worker activation on the silo: one <see cref="ModelRunner"/>
-/// (one ONNX Runtime session) per model version, loaded from model storage on first use.
+/// (one ONNX Runtime session) per model version, loaded from model storage on first use and unloaded when no call has
+/// used it for <see cref="EmbeddingOptions.UnloadIdleAfterMinutes"/> (after an upgrade is committed, the old version's
+/// session goes by itself on every silo).
 /// </summary>
-public sealed partial class EmbeddingPipeline(
-    BlobImageStore images,
-    BlobModelStore models,
-    IOptions<EmbeddingOptions> options,
-    IndexerTelemetry telemetry,
-    ILogger<EmbeddingPipeline> logger) : IDisposable
+public sealed partial class EmbeddingPipeline : IDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<Task<ModelRunner>>> _runners = new(StringComparer.Ordinal);
-    private readonly ILogger _logger = logger;
+    private readonly ConcurrentDictionary<string, Usage> _usage = new(StringComparer.Ordinal);
+    private readonly BlobImageStore images;
+    private readonly BlobModelStore models;
+    private readonly IOptions<EmbeddingOptions> options;
+    private readonly IndexerTelemetry telemetry;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ITimer? _unloadTimer;
+
+    public EmbeddingPipeline(BlobImageStore images, BlobModelStore models, IOptions<EmbeddingOptions> options, IndexerTelemetry telemetry,
+        TimeProvider time, ILogger<EmbeddingPipeline> logger)
+    {
+        this.images = images;
+        this.models = models;
+        this.options = options;
+        this.telemetry = telemetry;
+        _time = time;
+        _logger = logger;
+        if (options.Value.UnloadIdleAfterMinutes > 0)
+        {
+            var period = TimeSpan.FromMinutes(Math.Max(1, options.Value.UnloadIdleAfterMinutes / 4.0));
+            _unloadTimer = time.CreateTimer(_ => UnloadIdle(), null, period, period);
+        }
+    }
+
+    /// <summary>Versions whose session is loaded on this silo now.</summary>
+    public IReadOnlyList<string> LoadedVersions =>
+        _runners.Where(r => r.Value.IsValueCreated && r.Value.Value.IsCompletedSuccessfully).Select(r => r.Key).Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>Calls in progress and the last use of one version's runner; guarded by its own lock.</summary>
+    private sealed class Usage
+    {
+        public int InUse;
+        public long LastUsed;
+    }
 
     /// <summary>Embeds stored images by content hash. Each image succeeds or fails alone; the order of the input is kept.</summary>
     public async Task<IReadOnlyList<EmbedOutcome>> EmbedStoredAsync(string version, IReadOnlyList<string> contentHashes, CancellationToken cancellationToken)
     {
-        var runner = await GetRunnerAsync(version);
-        var tasks = new Task<EmbedOutcome>[contentHashes.Count];
-        for (var i = 0; i < tasks.Length; i++) tasks[i] = EmbedStoredAsync(runner, contentHashes[i], cancellationToken);
-        return await Task.WhenAll(tasks);
+        var (runner, usage) = await LeaseAsync(version);
+        try
+        {
+            var tasks = new Task<EmbedOutcome>[contentHashes.Count];
+            for (var i = 0; i < tasks.Length; i++) tasks[i] = EmbedStoredAsync(runner, contentHashes[i], cancellationToken);
+            return await Task.WhenAll(tasks);
+        }
+        finally
+        {
+            Release(usage);
+        }
     }
 
     public async Task<float[]> EmbedBytesAsync(string version, ReadOnlyMemory<byte> image, CancellationToken cancellationToken)
     {
-        var runner = await GetRunnerAsync(version);
-        return await runner.EmbedAsync(image, cancellationToken);
+        var (runner, usage) = await LeaseAsync(version);
+        try
+        {
+            return await runner.EmbedAsync(image, cancellationToken, interactive: true); // a search query: someone is waiting
+        }
+        finally
+        {
+            Release(usage);
+        }
+    }
+
+    /// <summary>
+    /// The runner of a version, counted as in use until <see cref="Release"/>: the unloader never disposes a runner in
+    /// use, and a runner it removed is never leased again (the lease retries and loads a fresh one).
+    /// </summary>
+    private async Task<(ModelRunner Runner, Usage Usage)> LeaseAsync(string version)
+    {
+        while (true)
+        {
+            var lazy = _runners.GetOrAdd(version, v => new Lazy<Task<ModelRunner>>(() => LoadAsync(v)));
+            var runner = await GetRunnerAsync(version, lazy);
+            var usage = _usage.GetOrAdd(version, _ => new Usage());
+            lock (usage)
+            {
+                if (_runners.TryGetValue(version, out var current) && ReferenceEquals(current, lazy))
+                {
+                    usage.InUse++;
+                    usage.LastUsed = _time.GetTimestamp();
+                    return (runner, usage);
+                }
+            }
+        }
+    }
+
+    private void Release(Usage usage)
+    {
+        lock (usage)
+        {
+            usage.InUse--;
+            usage.LastUsed = _time.GetTimestamp();
+        }
+    }
+
+    /// <summary>Disposes the runners nobody has used for the idle period (checked a few times per period).</summary>
+    private void UnloadIdle()
+    {
+        var idle = TimeSpan.FromMinutes(options.Value.UnloadIdleAfterMinutes);
+        foreach (var (version, usage) in _usage)
+        {
+            Lazy<Task<ModelRunner>>? removed = null;
+            lock (usage)
+            {
+                if (usage.InUse == 0 && _time.GetElapsedTime(usage.LastUsed) >= idle && _runners.TryRemove(version, out var lazy)) removed = lazy;
+            }
+
+            if (removed is { IsValueCreated: true } && removed.Value.IsCompletedSuccessfully)
+            {
+                removed.Value.Result.Dispose();
+                LogModelUnloaded(version, idle);
+            }
+        }
     }
 
     /// <summary>Loads a version (if needed) and runs its probe image; throws <see cref="InvalidModelException"/> when it fails.</summary>
@@ -56,9 +153,11 @@ public sealed partial class EmbeddingPipeline(
     }
 
     /// <summary>The runner of a version; a failed load is forgotten so the next call tries again.</summary>
-    public async Task<ModelRunner> GetRunnerAsync(string version)
+    public Task<ModelRunner> GetRunnerAsync(string version) =>
+        GetRunnerAsync(version, _runners.GetOrAdd(version, v => new Lazy<Task<ModelRunner>>(() => LoadAsync(v))));
+
+    private async Task<ModelRunner> GetRunnerAsync(string version, Lazy<Task<ModelRunner>> lazy)
     {
-        var lazy = _runners.GetOrAdd(version, v => new Lazy<Task<ModelRunner>>(() => LoadAsync(v)));
         try
         {
             return await lazy.Value;
@@ -112,11 +211,15 @@ public sealed partial class EmbeddingPipeline(
 
     public void Dispose()
     {
+        _unloadTimer?.Dispose();
         foreach (var lazy in _runners.Values)
         {
             if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully) lazy.Value.Result.Dispose();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} unloaded: unused for {Idle}")]
+    private partial void LogModelUnloaded(string version, TimeSpan idle);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} loaded on the {Provider} execution provider ({Dimension}-d)")]
     private partial void LogModelLoaded(string version, string provider, int dimension);

@@ -22,6 +22,12 @@ public sealed partial class ModelRunner : IDisposable
 {
     private readonly OnnxEmbedder _embedder;
     private readonly Channel<Request> _queue;
+
+    /// <summary>
+    /// Interactive requests (search queries): taken before anything in <see cref="_queue"/>, so a query waits for at most
+    /// the batch being inferred, however deep a backfill or a bulk upload has filled the queue.
+    /// </summary>
+    private readonly Channel<Request> _interactive;
     private readonly SemaphoreSlim _decodeSlots;
     private readonly EmbeddingOptions _options;
     private readonly IndexerTelemetry _telemetry;
@@ -41,6 +47,7 @@ public sealed partial class ModelRunner : IDisposable
         _decodeOnInferenceThread = embedder.ExecutionProvider == "CPU";
         _versionTag = new("model.version", embedder.Manifest.Version);
         _queue = Channel.CreateBounded<Request>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = true });
+        _interactive = Channel.CreateBounded<Request>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = true });
         _decodeSlots = new SemaphoreSlim(options.MaxConcurrentDecodes > 0 ? options.MaxConcurrentDecodes : Environment.ProcessorCount);
         _thread = new Thread(RunInferenceLoop) { IsBackground = true, Name = $"inference {embedder.Manifest.Version}" };
         _thread.Start();
@@ -51,13 +58,17 @@ public sealed partial class ModelRunner : IDisposable
 
     public string ExecutionProvider => _embedder.ExecutionProvider;
 
-    /// <summary>Decodes, preprocesses and embeds one image. Throws <see cref="InvalidImageException"/> for a bad image.</summary>
-    public async Task<float[]> EmbedAsync(ReadOnlyMemory<byte> image, CancellationToken cancellationToken)
+    /// <summary>
+    /// Decodes, preprocesses and embeds one image. Throws <see cref="InvalidImageException"/> for a bad image.
+    /// <paramref name="interactive"/> requests (someone is waiting: a search query) go ahead of bulk work.
+    /// </summary>
+    public async Task<float[]> EmbedAsync(ReadOnlyMemory<byte> image, CancellationToken cancellationToken, bool interactive = false)
     {
         var result = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var queue = interactive ? _interactive : _queue;
         if (_decodeOnInferenceThread)
         {
-            await EnqueueAsync(new Request(null, image, result), cancellationToken);
+            await EnqueueAsync(queue, new Request(null, image, result), cancellationToken);
             return await result.Task;
         }
 
@@ -75,7 +86,7 @@ public sealed partial class ModelRunner : IDisposable
                 _decodeSlots.Release();
             }
 
-            await EnqueueAsync(new Request(tensor, default, result), cancellationToken);
+            await EnqueueAsync(queue, new Request(tensor, default, result), cancellationToken);
             handedOff = true;
             return await result.Task;
         }
@@ -85,9 +96,9 @@ public sealed partial class ModelRunner : IDisposable
         }
     }
 
-    private async Task EnqueueAsync(Request request, CancellationToken cancellationToken)
+    private async Task EnqueueAsync(Channel<Request> queue, Request request, CancellationToken cancellationToken)
     {
-        await _queue.Writer.WriteAsync(request, cancellationToken);
+        await queue.Writer.WriteAsync(request, cancellationToken);
         _telemetry.EmbeddingQueueDepth.Add(1, _versionTag);
     }
 
@@ -100,38 +111,45 @@ public sealed partial class ModelRunner : IDisposable
         var batch = new List<Request>(maxBatch);
         var input = new float[maxBatch * _tensorLength];
         var output = new float[maxBatch * _embedder.Dimension];
-        var reader = _queue.Reader;
-        while (Wait(reader, Timeout.InfiniteTimeSpan))
+        var (urgent, bulk) = (_interactive.Reader, _queue.Reader);
+        while (Wait(urgent, bulk, Timeout.InfiniteTimeSpan))
         {
             batch.Clear();
             var deadline = Stopwatch.GetTimestamp() + (long)(_options.BatchDeadlineMilliseconds * (Stopwatch.Frequency / 1000.0));
             while (batch.Count < maxBatch)
             {
-                if (reader.TryRead(out var request))
+                if (urgent.TryRead(out var request) || bulk.TryRead(out request))
                 {
                     batch.Add(request);
                     continue;
                 }
 
                 var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-                if (remaining <= TimeSpan.Zero || !Wait(reader, remaining)) break;
+                if (remaining <= TimeSpan.Zero || !Wait(urgent, bulk, remaining)) break;
             }
 
             if (batch.Count > 0) RunBatch(batch, input, output);
         }
     }
 
-    private static bool Wait(ChannelReader<Request> reader, TimeSpan timeout)
+    /// <summary>Waits until either queue has a request; false when the timeout passes or both queues are completed.</summary>
+    private static bool Wait(ChannelReader<Request> urgent, ChannelReader<Request> bulk, TimeSpan timeout)
     {
-        if (timeout == Timeout.InfiniteTimeSpan) return reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult();
-        using var cts = new CancellationTokenSource(timeout);
+        using var cts = timeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(timeout);
         try
         {
-            return reader.WaitToReadAsync(cts.Token).AsTask().GetAwaiter().GetResult();
+            var either = Task.WhenAny(urgent.WaitToReadAsync(cts.Token).AsTask(), bulk.WaitToReadAsync(cts.Token).AsTask()).GetAwaiter().GetResult();
+            if (either.GetAwaiter().GetResult()) return true;
+            // One queue is completed (the runner is being disposed): drain the other before stopping.
+            return (urgent.Completion.IsCompleted ? bulk : urgent).WaitToReadAsync(cts.Token).AsTask().GetAwaiter().GetResult();
         }
         catch (OperationCanceledException)
         {
             return false;
+        }
+        finally
+        {
+            cts.Cancel(); // releases the wait still pending on the other queue
         }
     }
 
@@ -192,6 +210,7 @@ public sealed partial class ModelRunner : IDisposable
     public void Dispose()
     {
         _queue.Writer.TryComplete();
+        _interactive.Writer.TryComplete();
         _thread.Join(TimeSpan.FromSeconds(10));
         _telemetry.ModelUnloaded(Manifest.Version);
         _embedder.Dispose();

@@ -66,6 +66,7 @@ public sealed partial class GalleryGrain
 
         _index.SetRoutes(queryVersion, routes);
         _routedEpoch = plan.Epoch;
+        OnRoutesChanged(plan);
         LogRouted(_key.ToString(), queryVersion, string.Join(", ", _index.RouteCounts().Select(c => $"{GalleryIndex.RouteName(c.Key)} {c.Value}")));
     }
 
@@ -84,6 +85,7 @@ public sealed partial class GalleryGrain
         RequireExists();
         ArgumentNullException.ThrowIfNull(order);
         if (order.Credit < 0) throw new IndexerException(IndexerErrorCode.InvalidArgument, "backfill credit must not be negative");
+        await PrepareClustersForBackfillAsync(order.To);
         if (Manifest.Backfill?.RolloutId != order.RolloutId)
         {
             await StartBackfillAsync(order);

@@ -20,7 +20,9 @@ public sealed partial class GalleryGrain(
     [PersistentState("gallery", IndexerStorageNames.GrainStateProvider)] IPersistentState<GalleryManifest> state,
     BlobSegmentStore segments,
     BlobModelStore models,
+    BlobClusterStore clusterStore,
     IOptions<GalleryOptions> options,
+    IOptions<ClusteringOptions> clusteringOptions,
     IndexerTelemetry telemetry,
     TimeProvider time,
     ILogger<GalleryGrain> logger) : Grain, IGalleryGrain, IRemindable
@@ -84,7 +86,7 @@ public sealed partial class GalleryGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _deactivating.Cancel();
-        foreach (var loop in new[] { _ingestLoop, _backfillLoop }.OfType<Task>())
+        foreach (var loop in new[] { _ingestLoop, _backfillLoop, _clusterLoop }.OfType<Task>())
         {
             try
             {
@@ -495,6 +497,7 @@ public sealed partial class GalleryGrain(
             // On failure the manifest is reloaded: storage does not list the segment, so memory must not either.
             await WriteOrReloadAsync();
             applyInMemory();
+            OnRecordsApplied(records);
         }
         finally
         {

@@ -66,6 +66,28 @@ public sealed partial class ModelRegistryGrain(
         await SetServingPlanAsync(version, [version], []);
     }
 
+    public async Task<ModelVersionInfo> RetireAsync(string version)
+    {
+        if (!state.State.Versions.TryGetValue(version, out var info))
+        {
+            throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{version}' is not registered");
+        }
+
+        var plan = Plan();
+        if (plan.QueryVersion == version || plan.EmbedVersions.Contains(version) || plan.Routes.Any(r => r.From == version || r.To == version))
+        {
+            throw new IndexerException(IndexerErrorCode.Conflict,
+                $"model version '{version}' is in use: queries, uploads or a route serve it; roll out and commit another version first");
+        }
+
+        if (info.Retired) return info;
+        info = info with { Retired = true };
+        state.State.Versions[version] = info;
+        await state.WriteStateAsync();
+        LogRetired(version);
+        return info;
+    }
+
     public Task<ServingPlan> GetServingPlanAsync() => Task.FromResult(Plan());
 
     public async Task<ServingPlan> SetServingPlanAsync(string queryVersion, IReadOnlyList<string> embedVersions, IReadOnlyList<VersionRoute> routes)
@@ -99,6 +121,9 @@ public sealed partial class ModelRegistryGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model version {Version} registered ({Dimension}-d)")]
     private partial void LogRegistered(string version, int dimension);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model version {Version} retired")]
+    private partial void LogRetired(string version);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Serving plan: queries in {Version}, uploads in {EmbedVersions}, routes {Routes}")]
     private partial void LogPlan(string version, string embedVersions, string routes);

@@ -52,6 +52,15 @@ public static class IndexerApi
         gallery.MapGet("/items/{itemId}/similar", SimilarToItem).WithSummary("Items most similar to an item of the gallery.");
         gallery.MapPost("/search", SearchByImage).DisableAntiforgery()
             .WithSummary("Items most similar to an uploaded image (multipart part 'file', or the raw image as the body).");
+        gallery.MapGet("/clusters", ListClusters)
+            .WithSummary("The gallery's clusters, largest first, each with a few representative items ('all=true' also lists the small unnamed ones).");
+        gallery.MapGet("/clusters/{clusterId:long}/items", ClusterItems).WithSummary("A page of a cluster's items in item-id order.");
+        gallery.MapPut("/clusters/{clusterId:long}/name", NameCluster).WithSummary("Names or renames a cluster ({\"name\": \"...\"}); the name survives model upgrades.");
+        gallery.MapPost("/clusters/{clusterId:long}/merge", MergeClusters).WithSummary("Merges the cluster 'from' into this one; returns the merged cluster.");
+        gallery.MapPost("/clusters/refine", RefineClusters).WithSummary("Runs a refinement pass over the clusters now (names and the user's moves are respected).");
+        gallery.MapGet("/clusters/moves", ClusterMoves).WithSummary("The clusters' state and the latest moves the clustering made on its own (upgrades, refinement).");
+        gallery.MapPost("/items/{itemId}/cluster", MoveItem).WithSummary("Moves an item into a cluster ({\"clusterId\": n}) and pins it there.");
+        gallery.MapDelete("/items/{itemId}/cluster", MoveItemOut).WithSummary("Takes an item out of every cluster, for good.");
         return app;
     }
 
@@ -213,6 +222,40 @@ public static class IndexerApi
         }
 
         return TypedResults.Ok(await target.SearchByImageAsync(image, k));
+    }
+
+    private static async Task<Ok<IReadOnlyList<ClusterInfo>>> ListClusters(
+        string userId, string galleryId, IndexerClient client, int representatives = 3, bool all = false) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).ListClustersAsync(representatives, all));
+
+    private static async Task<Ok<ClusterPage>> ClusterItems(string userId, string galleryId, long clusterId, IndexerClient client, int offset = 0, int limit = 100) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).GetClusterItemsAsync(clusterId, offset, limit));
+
+    private static async Task<Results<Ok<ClusterInfo>, ProblemHttpResult>> NameCluster(string userId, string galleryId, long clusterId, ClusterNameRequest? request, IndexerClient client) =>
+        request?.Name is { } name
+            ? TypedResults.Ok(await client.Gallery(userId, galleryId).NameClusterAsync(clusterId, name))
+            : Problem(400, "send the name as JSON: {\"name\": \"...\"}");
+
+    private static async Task<Results<Ok<ClusterInfo>, ProblemHttpResult>> MergeClusters(string userId, string galleryId, long clusterId, IndexerClient client, long? from = null) =>
+        from is { } other
+            ? TypedResults.Ok(await client.Gallery(userId, galleryId).MergeClustersAsync(clusterId, other))
+            : Problem(400, "say which cluster to merge into this one: ?from=<cluster id>");
+
+    private static async Task<Ok<ClusterRefineSummary>> RefineClusters(string userId, string galleryId, IndexerClient client) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).RefineClustersAsync());
+
+    private static async Task<Ok<ClusterReport>> ClusterMoves(string userId, string galleryId, IndexerClient client) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).GetClusterReportAsync());
+
+    private static async Task<Results<Ok<ClusterInfo>, ProblemHttpResult>> MoveItem(string userId, string galleryId, string itemId, ClusterMoveRequest? request, IndexerClient client) =>
+        request?.ClusterId is { } clusterId
+            ? TypedResults.Ok(await client.Gallery(userId, galleryId).MoveItemToClusterAsync(itemId, clusterId))
+            : Problem(400, "send the target cluster as JSON: {\"clusterId\": n}");
+
+    private static async Task<NoContent> MoveItemOut(string userId, string galleryId, string itemId, IndexerClient client)
+    {
+        await client.Gallery(userId, galleryId).MoveItemOutOfClusterAsync(itemId);
+        return TypedResults.NoContent();
     }
 
     internal static ProblemHttpResult Problem(int status, string detail) => TypedResults.Problem(detail: detail, statusCode: status);

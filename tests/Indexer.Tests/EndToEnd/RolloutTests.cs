@@ -7,6 +7,7 @@ using Indexer.Galleries;
 using Indexer.Models;
 using Indexer.Search;
 using Indexer.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Indexer.Tests.EndToEnd;
 
@@ -240,6 +241,27 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         Assert.Equal(current, (await Operator.ListModelsAsync()).Current);
         var result = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[0]), 5);
         Assert.Equal(current, result.QueryModelVersion);
+    }
+
+    [Fact]
+    public async Task Retire_IsRefusedForAVersionInUse_AndARetiredVersionCannotBeRolledOut()
+    {
+        await fixture.SettleAsync();
+        var registry = fixture.Host.Services.GetRequiredService<IGrainFactory>().GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
+        var current = (await Operator.ListModelsAsync()).Current!;
+        var target = await fixture.RegisterRotatedAsync("to-retire", seed: 26);
+
+        var inUse = await Assert.ThrowsAsync<IndexerException>(() => registry.RetireAsync(current));
+        var retired = await registry.RetireAsync(target);
+        var unknown = await Assert.ThrowsAsync<IndexerException>(() => registry.RetireAsync("no-such-model"));
+
+        Assert.Equal(IndexerErrorCode.Conflict, inUse.Code);
+        Assert.True(retired.Retired);
+        Assert.Equal(IndexerErrorCode.NotFound, unknown.Code);
+        var refused = await Assert.ThrowsAsync<IndexerApiException>(() => Operator.StartRolloutAsync(new RolloutRequest(target)));
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.Contains("retired", refused.Message);
+        Assert.Equal(current, (await Operator.ListModelsAsync()).Current);
     }
 
     [Fact]
