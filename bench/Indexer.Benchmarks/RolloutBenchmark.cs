@@ -25,6 +25,7 @@ public static class RolloutBenchmark
     public static int Run(string[] args)
     {
         var items = Options.Int(args, "--items", 800);
+        if (items > 1800) throw new ArgumentException("--items: at most 1800 (the sample images after them are the queries)");
         var sample = Options.Int(args, "--sample", 800);
         return RunAsync(items, sample).GetAwaiter().GetResult();
     }
@@ -35,7 +36,7 @@ public static class RolloutBenchmark
         await using var host = await SiloHost.StartAsync(BasePort);
         var alice = host.Alice;
         var ops = host.Operator;
-        await alice.UploadAsync("warmup", [SampleImages.Upload(9000)]);
+        await alice.UploadAsync("warmup", [SampleImages.Upload(1999)]);
 
         var started = Stopwatch.GetTimestamp();
         foreach (var batch in SampleImages.Uploads(0, items).Chunk(100)) await alice.UploadAsync("bench", batch);
@@ -107,7 +108,7 @@ public static class RolloutBenchmark
     private static async Task<(TimeSpan Total, TimeSpan ToActivation, TimeSpan ActivationToAnswer)> TimeToFirstNewQueryAsync(
         SiloHost host, string version, BackfillPolicy policy, int sample)
     {
-        var query = SampleImages.Images.EncodePng(9001);
+        var query = SampleImages.Images.EncodePng(1990);
         var started = Stopwatch.GetTimestamp();
         await host.Operator.StartRolloutAsync(new RolloutRequest(version, policy, SampleSize: sample));
         TimeSpan? activated = null;
@@ -142,7 +143,7 @@ public static class RolloutBenchmark
         for (var i = 0; Stopwatch.GetTimestamp() < deadline && stop?.IsCancellationRequested != true; i++)
         {
             var started = Stopwatch.GetTimestamp();
-            await client.SearchByImageAsync("bench", SampleImages.Images.EncodePng(9100 + i % 50), 10);
+            await client.SearchByImageAsync("bench", SampleImages.Images.EncodePng(1900 + i % 50), 10);
             latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
 

@@ -169,85 +169,117 @@ public sealed partial class GalleryGrain
     {
         var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
         var delay = TimeSpan.FromMilliseconds(250);
-        while (!_deactivating.IsCancellationRequested && _backfillCredit > 0 && _backfillQueue is { Count: > 0 } queue)
+        // As for ingest, BatchesInFlight worker calls at once, so that inference never waits for a segment write.
+        var inFlight = new Queue<(List<(string Id, string Hash)> Batch, Task<IReadOnlyList<EmbedOutcome>> Work)>();
+        while (!_deactivating.IsCancellationRequested)
         {
             DelayDeactivation(TimeSpan.FromMinutes(2));
-            if (_pendingById.Count > 0)
+            var queue = _backfillQueue!;
+            while (inFlight.Count < BatchesInFlight && _pendingById.Count == 0 && _backfillCredit - _backfillInFlight > 0)
             {
+                var batch = new List<(string Id, string Hash)>();
+                while (batch.Count < Math.Min(BackfillBatch, _backfillCredit - _backfillInFlight) && queue.TryDequeue(out var id))
+                {
+                    if (_index.TryGet(id, out var item) && !_index.HasVersion(id, to)) batch.Add((id, item.ContentHash));
+                }
+
+                if (batch.Count == 0) break;
+                _backfillInFlight += batch.Count; // counted as queued until written, so nobody takes the gallery for finished early
+                inFlight.Enqueue((batch, worker.EmbedStoredAsync(to, batch.Select(b => b.Hash).ToList())));
+            }
+
+            if (inFlight.Count == 0)
+            {
+                // Uploads go first: wait while the gallery has pending items, stop when the credit or the queue is spent.
+                if (_pendingById.Count == 0 || queue.Count == 0 || _backfillCredit <= 0) break;
                 if (!await DelayOrStopAsync(TimeSpan.FromMilliseconds(100))) return;
                 continue;
             }
 
-            var batch = new List<(string Id, string Hash)>();
-            while (batch.Count < Math.Min(BackfillBatch, _backfillCredit) && queue.TryDequeue(out var id))
-            {
-                if (_index.TryGet(id, out var item) && !_index.HasVersion(id, to)) batch.Add((id, item.ContentHash));
-            }
-
-            if (batch.Count == 0) continue;
-            _backfillInFlight = batch.Count; // counted as queued until written, so nobody takes the gallery for finished early
+            var (done, work) = inFlight.Peek();
             try
             {
-                var outcomes = await worker.EmbedStoredAsync(to, batch.Select(b => b.Hash).ToList());
-                var records = new List<SegmentRecord>();
-                var failed = new List<string>();
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    // Deleted while it was being embedded: nothing to write.
-                    if (!_index.TryGet(batch[i].Id, out var item)) continue;
-                    if (outcomes[i].Vector is { } vector)
-                    {
-                        records.Add(new SegmentRecord(item.ItemId, item.ContentHash, to, item.AddedAt.ToUnixTimeMilliseconds(), item.Metadata, vector));
-                    }
-                    else
-                    {
-                        failed.Add(item.ItemId);
-                    }
-                }
-
-                void Count()
-                {
-                    Manifest.Backfill!.Done += records.Count;
-                    Manifest.Backfill.FailedIds.AddRange(failed);
-                }
-
-                if (records.Count > 0)
-                {
-                    await AppendSegmentAsync(records, () =>
-                    {
-                        foreach (var record in records) _index.Apply(record);
-                    }, Count);
-                }
-                else
-                {
-                    await _writeLock.WaitAsync();
-                    try
-                    {
-                        Count();
-                        await WriteOrReloadAsync();
-                    }
-                    finally
-                    {
-                        _writeLock.Release();
-                    }
-                }
-
-                _backfillCredit -= batch.Count;
-                _backfillInFlight = 0;
-                telemetry.ItemsBackfilled.Add(records.Count);
+                var outcomes = await work;
+                inFlight.Dequeue();
+                await WriteBackfilledAsync(done, outcomes, to);
+                _backfillCredit -= done.Count;
+                _backfillInFlight -= done.Count;
                 delay = TimeSpan.FromMilliseconds(250);
                 await MergeSegmentsAsync();
             }
             catch (Exception ex) when (ex is not ObjectDisposedException)
             {
-                // The batch was not written (or its write was rolled back): put it back at the front and retry later.
-                _backfillQueue = new Queue<string>(batch.Select(b => b.Id).Concat(queue));
+                // Nothing still in flight was written (or its write was rolled back): back to the front of the queue.
+                var unwritten = inFlight.SelectMany(f => f.Batch).Select(b => b.Id).ToList();
+                foreach (var (_, pending) in inFlight)
+                {
+                    try
+                    {
+                        await pending;
+                    }
+                    catch (Exception)
+                    {
+                        // already failing; these items are queued again below
+                    }
+                }
+
+                inFlight.Clear();
                 _backfillInFlight = 0;
-                LogBackfillRetry(ex, _key.ToString(), batch.Count, delay);
+                _backfillQueue = new Queue<string>(unwritten.Concat(queue));
+                LogBackfillRetry(ex, _key.ToString(), unwritten.Count, delay);
                 if (!await DelayOrStopAsync(delay)) return;
                 delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, delay.Ticks * 2));
             }
         }
+    }
+
+    /// <summary>One segment of re-embedded vectors plus the manifest write that moves the backfill's counters with it.</summary>
+    private async Task WriteBackfilledAsync(List<(string Id, string Hash)> batch, IReadOnlyList<EmbedOutcome> outcomes, string to)
+    {
+        var records = new List<SegmentRecord>();
+        var failed = new List<string>();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            // Deleted while it was being embedded: nothing to write.
+            if (!_index.TryGet(batch[i].Id, out var item)) continue;
+            if (outcomes[i].Vector is { } vector)
+            {
+                records.Add(new SegmentRecord(item.ItemId, item.ContentHash, to, item.AddedAt.ToUnixTimeMilliseconds(), item.Metadata, vector));
+            }
+            else
+            {
+                failed.Add(item.ItemId);
+            }
+        }
+
+        void Count()
+        {
+            Manifest.Backfill!.Done += records.Count;
+            Manifest.Backfill.FailedIds.AddRange(failed);
+        }
+
+        if (records.Count > 0)
+        {
+            await AppendSegmentAsync(records, () =>
+            {
+                foreach (var record in records) _index.Apply(record);
+            }, Count);
+        }
+        else
+        {
+            await _writeLock.WaitAsync();
+            try
+            {
+                Count();
+                await WriteOrReloadAsync();
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+        }
+
+        telemetry.ItemsBackfilled.Add(records.Count);
     }
 
     private async Task<bool> DelayOrStopAsync(TimeSpan delay)
