@@ -1,5 +1,8 @@
 using System.CommandLine;
+using System.Globalization;
+using Indexer.Embedding;
 using Indexer.Search.Metrics;
+using Indexer.Training;
 
 namespace Indexer.Evaluation;
 
@@ -43,6 +46,9 @@ public static class EvaluationApp
     {
         var root = new RootCommand("indexer-eval: measure model upgrades offline on feature matrices and write the report (METRICS.md)");
         root.Subcommands.Add(SyntheticCommand());
+        root.Subcommands.Add(OfflineCommand());
+        root.Subcommands.Add(SystemCommand());
+        root.Subcommands.Add(RenderCommand());
         return root;
     }
 
@@ -86,11 +92,192 @@ public static class EvaluationApp
                     "v1 never saw half of the classes, so for those items its vectors carry little that any map could turn into v2's: " +
                     "that share of the gallery is what ordering and the lazy policy have to find.",
                 ],
-                Console.Out);
+                Console.Out,
+                oldClasses: [0, 1, 2, 3, 4]); // the synthetic v1 sees classes 0-4, as the zoo's does
             return Ok;
         }));
         return command;
     }
+
+    private static readonly Option<DirectoryInfo> ZooOption = new("--zoo")
+    {
+        Description = "the model zoo: a directory with v1/ and v2-*/ (model.onnx, manifest.json, head.bin), as `indexer-zoo train` writes it",
+        Required = true,
+    };
+
+    private static readonly Option<DirectoryInfo> ReportOption = new("--out")
+    {
+        Description = "directory for README.md, the PNG plots and results.json (created if missing)",
+        DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("docs", "results")),
+    };
+
+    private static readonly Option<DirectoryInfo?> CacheOption = new("--cache")
+    {
+        Description = "where the backbone features of the test split are cached (default: <zoo>/cache, shared with the zoo)",
+    };
+
+    private static readonly Option<DirectoryInfo> DatasetOption = new("--dataset")
+    {
+        Description = "folder holding the Fashion-MNIST IDX files",
+        DefaultValueFactory = _ => new DirectoryInfo(FashionMnist.DefaultDirectory),
+    };
+
+    private static readonly Option<string[]> NewOption = new("--new")
+    {
+        Description = "new versions of the zoo to upgrade to from v1 (default: v2-independent, v2-bct and v2-pc, those present)",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    private static Option<int> GalleriesOption(int defaultValue) => new("--galleries") { Description = "simulated users, one gallery each", DefaultValueFactory = _ => defaultValue };
+
+    private static readonly Option<int> GallerySizeOption = new("--gallery-size") { Description = "gallery images per user", DefaultValueFactory = _ => new UserProtocol().GallerySize };
+
+    private static readonly Option<int> QueriesOption = new("--queries") { Description = "held-out queries per user", DefaultValueFactory = _ => new UserProtocol().Queries };
+
+    private static UserProtocol Protocol(ParseResult parse, Option<int> galleries) => new()
+    {
+        Galleries = parse.GetValue(galleries),
+        GallerySize = parse.GetValue(GallerySizeOption),
+        Queries = parse.GetValue(QueriesOption),
+        Seed = parse.GetValue(SeedOption),
+    };
+
+    /// <summary>The new versions to evaluate: those asked for, or every v2 of the zoo's standard set that is present.</summary>
+    private static IReadOnlyList<string> NewVersions(ParseResult parse, string zoo)
+    {
+        var asked = parse.GetValue(NewOption) ?? [];
+        var present = ModelZoo.ListVersions(zoo);
+        if (!present.Contains(ModelZoo.V1)) throw new ArgumentException($"the zoo {zoo} has no {ModelZoo.V1}/ (run scripts/zoo.sh first)");
+        var wanted = asked.Length > 0 ? asked : new[] { ModelZoo.V2Independent, ModelZoo.V2Bct, ModelZoo.V2Pc }.Where(present.Contains).ToArray();
+        var missing = wanted.Where(v => !present.Contains(v)).ToArray();
+        if (missing.Length > 0) throw new ArgumentException($"the zoo {zoo} has no {string.Join(", ", missing)}");
+        if (wanted.Length == 0) throw new ArgumentException($"the zoo {zoo} holds no new version");
+        return wanted;
+    }
+
+    private static string CacheDirectory(ParseResult parse, string zoo) => parse.GetValue(CacheOption)?.FullName ?? Path.Combine(zoo, "cache");
+
+    private static Command OfflineCommand()
+    {
+        var galleries = GalleriesOption(new UserProtocol().Galleries);
+        var command = new Command("offline", "evaluate v1 → each v2 of the model zoo offline on the Fashion-MNIST test split (21-point curves) and write the report")
+        {
+            ZooOption, ReportOption, CacheOption, DatasetOption, NewOption, galleries, GallerySizeOption, QueriesOption, SeedOption, CalibrationOption, ThresholdOption, NoMapOption,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            var zoo = parse.GetValue(ZooOption)!.FullName;
+            var protocol = Protocol(parse, galleries);
+            var versions = NewVersions(parse, zoo);
+            var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), Console.Out);
+            var users = protocol.Deal(pool.Count);
+            var oldHead = ModelZoo.LoadHead(zoo, ModelZoo.V1);
+            var description = $"the Fashion-MNIST test split ({pool.Count} images; no zoo version trained on it) through the frozen ResNet18 (features cached), embedded by the model zoo's heads";
+            var datasets = versions.Select(v => ZooDatasets.Build(ModelZoo.V1, oldHead, v, ModelZoo.LoadHead(zoo, v), pool, users, description)).ToList();
+            OfflineEvaluation.Run(
+                datasets,
+                Options(parse),
+                parse.GetValue(ReportOption)!.FullName,
+                "Model upgrades on the Fashion-MNIST model zoo",
+                CommandLine(parse),
+                ZooNotes(),
+                Console.Out,
+                protocol,
+                OldClasses(zoo));
+            return Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>The classes v1 was trained on, from its manifest's <c>trainingClasses</c>; null when it does not say.</summary>
+    private static int[]? OldClasses(string zoo)
+    {
+        var text = ModelManifest.FromJson(File.ReadAllText(Path.Combine(zoo, ModelZoo.V1, ModelZoo.ManifestFileName))).Properties?.GetValueOrDefault("trainingClasses");
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var labels = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return labels.All(l => int.TryParse(l, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)) ? labels.Select(l => int.Parse(l, CultureInfo.InvariantCulture)).ToArray() : null;
+    }
+
+    /// <summary>Notes every zoo report carries.</summary>
+    internal static IReadOnlyList<string> ZooNotes() =>
+    [
+        "The versions are those of docs/zoo.md: v1 saw classes 0-4 only (a linear head), every v2 all ten (an MLP head); v2-bct adds BCT's influence loss, v2-pc focal distillation towards v1. " +
+        "Vectors are computed offline by the heads' C# copies (head.bin) on cached backbone features; they equal the exported ONNX models' output to about 1e-7.",
+        "Offline, old items are served through the map MapFitter chooses on the calibration sample (identity, Procrustes or ridge, by held-out agreement) for every upgrade, " +
+        "v2-bct included. The running system serves a version whose compatibility claim it verified as stored, unless its labeled gallery shows the map serving better; " +
+        "its section below says which route each upgrade took.",
+    ];
+
+    private static Command SystemCommand()
+    {
+        var galleries = GalleriesOption(4);
+        var points = new Option<string>("--points") { Description = "backfill shares at which to pause and measure, comma-separated", DefaultValueFactory = _ => "0,0.25,0.5,0.75,1" };
+        var port = new Option<int>("--port") { Description = "the silo's HTTP port (Azurite takes port+10..)", DefaultValueFactory = _ => new SystemOptions().BasePort };
+        var rate = new Option<double?>("--max-items-per-second") { Description = "the backfill budget (default, per upgrade: half the rate at which its calibration embedded images)" };
+        var prefix = new Option<string>("--version-prefix") { Description = "registered version names are this prefix + the zoo's names", DefaultValueFactory = _ => new SystemOptions().VersionPrefix };
+        var noVerify = new Option<bool>("--no-verify") { Description = "do not verify compatibility claims on the first user's labeled gallery" };
+        var command = new Command("system",
+            "drive the running system (an in-process silo with Azurite): register the zoo, ingest the users' galleries, roll out each v2, pause the full backfill near each β and measure search; add the figures to the report in --out")
+        {
+            ZooOption, ReportOption, CacheOption, DatasetOption, NewOption, galleries, GallerySizeOption, QueriesOption, SeedOption, CalibrationOption, ThresholdOption,
+            points, port, rate, prefix, noVerify,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            var zoo = parse.GetValue(ZooOption)!.FullName;
+            var protocol = Protocol(parse, galleries);
+            var versions = NewVersions(parse, zoo);
+            var options = new SystemOptions
+            {
+                BasePort = parse.GetValue(port),
+                Points = ParsePoints(parse.GetValue(points)!),
+                MaxItemsPerSecond = parse.GetValue(rate),
+                SampleSize = parse.GetValue(CalibrationOption),
+                Threshold = parse.GetValue(ThresholdOption),
+                VersionPrefix = parse.GetValue(prefix)!,
+                VerifyOnLabeledGallery = !parse.GetValue(noVerify),
+            };
+            var output = parse.GetValue(ReportOption)!.FullName;
+            var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), Console.Out);
+            var system = SystemEvaluation.RunAsync(zoo, ModelZoo.V1, versions, pool, protocol, options, Options(parse), CommandLine(parse), Console.Out).GetAwaiter().GetResult();
+            var report = File.Exists(Path.Combine(output, ReportWriter.JsonFile)) ? ReportWriter.Read(output) : null;
+            if (report?.Protocol is { } offline && (offline.Seed != protocol.Seed || offline.GallerySize != protocol.GallerySize || offline.Queries != protocol.Queries))
+            {
+                Console.Error.WriteLine("warning: the report in --out was made with another protocol; it is replaced by a report of the system's galleries alone");
+                report = null;
+            }
+
+            report ??= new EvaluationReport("Model upgrades on the Fashion-MNIST model zoo (system mode only)", CommandLine(parse), system.Upgrades.Select(u => u.Offline).ToList(), ZooNotes()) { Protocol = protocol };
+            report = report with { System = system };
+            foreach (var path in ReportWriter.Write(report, output)) Console.WriteLine($"wrote {path}");
+            return Ok;
+        }));
+        return command;
+    }
+
+    private static Command RenderCommand()
+    {
+        var command = new Command("render", "write README.md and the plots again from the results.json in --out (no evaluation is run)") { ReportOption };
+        command.SetAction(parse => Run(() =>
+        {
+            var output = parse.GetValue(ReportOption)!.FullName;
+            if (!File.Exists(Path.Combine(output, ReportWriter.JsonFile))) throw new ArgumentException($"{Path.Combine(output, ReportWriter.JsonFile)} does not exist");
+            foreach (var path in ReportWriter.Write(ReportWriter.Read(output), output)) Console.WriteLine($"wrote {path}");
+            return Ok;
+        }));
+        return command;
+    }
+
+    private static IReadOnlyList<double> ParsePoints(string text)
+    {
+        var points = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new ArgumentException($"--points: '{t}' is not a number"))
+            .ToArray();
+        if (points.Length == 0) throw new ArgumentException("--points: at least one point");
+        return points;
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The command as typed, for the report: the tokens after the program name.</summary>
     private static string CommandLine(ParseResult parse) => "indexer-eval " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value));

@@ -17,6 +17,8 @@ public static class OfflineEvaluation
     /// <param name="command">The command line that produced the report, recorded in it.</param>
     /// <param name="notes">Lines for the report's "Notes" section.</param>
     /// <param name="log">Progress lines; null for none.</param>
+    /// <param name="protocol">How the users were dealt, for the report; null when the data did not come from a <see cref="UserProtocol"/>.</param>
+    /// <param name="oldClasses">The labels the old version trained on, for the class split of the "why" notes; null to skip it.</param>
     public static EvaluationReport Run(
         IReadOnlyList<EvaluationDataset> datasets,
         UpgradeEvaluationOptions options,
@@ -24,21 +26,27 @@ public static class OfflineEvaluation
         string title,
         string command,
         IReadOnlyList<string> notes,
-        TextWriter? log = null)
+        TextWriter? log = null,
+        UserProtocol? protocol = null,
+        IReadOnlyCollection<int>? oldClasses = null)
     {
         ArgumentNullException.ThrowIfNull(datasets);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var results = new List<UpgradeResult>(datasets.Count);
+        var lazy = new List<LazyPolicyResult>(datasets.Count);
         foreach (var dataset in datasets)
         {
             log?.WriteLine($"evaluating {dataset.Name}: {dataset.Galleries.Count} galleries, {dataset.ItemCount} items, {dataset.QueryCount} queries");
             var result = UpgradeEvaluation.Evaluate(dataset, options);
             log?.WriteLine($"  done in {result.Elapsed.TotalSeconds:F1} s: old/old mAP {Targets.P(result.CrossModel.OldOld.MeanAveragePrecision)}, new/new {Targets.P(result.CrossModel.NewNew.MeanAveragePrecision)}, predicted-order area {Targets.P(result.Predicted.MeanAveragePrecision.AreaFraction)}% of full");
             results.Add(result);
+            var policy = LazyPolicy.Measure(dataset, options, result, oldClasses);
+            log?.WriteLine($"  lazy policy (system accounting): re-embeds {Targets.P(policy.Configured.ReEmbedded)}% at τ = {Targets.F(policy.Configured.Threshold, 2)}, mAP {Targets.P(policy.Configured.Quality.MeanAveragePrecision)}");
+            lazy.Add(policy);
         }
 
-        var report = new EvaluationReport(title, command, results, notes);
+        var report = new EvaluationReport(title, command, results, notes) { Protocol = protocol, Lazy = lazy };
         foreach (var path in ReportWriter.Write(report, outputDirectory)) log?.WriteLine($"wrote {path}");
         return report;
     }

@@ -13,7 +13,18 @@ namespace Indexer.Evaluation;
 /// <param name="Command">The command that produced it, so a reader can run it again.</param>
 /// <param name="Upgrades">The measured upgrades, in the order the tables list them.</param>
 /// <param name="Notes">Free lines for the "Notes" section: what the data is, why a target was missed.</param>
-public sealed record EvaluationReport(string Title, string Command, IReadOnlyList<UpgradeResult> Upgrades, IReadOnlyList<string> Notes);
+public sealed record EvaluationReport(string Title, string Command, IReadOnlyList<UpgradeResult> Upgrades, IReadOnlyList<string> Notes)
+{
+    /// <summary>The users and images of the offline run, when they came from <see cref="UserProtocol"/>.</summary>
+    public UserProtocol? Protocol { get; init; }
+
+    /// <summary>The lazy policy per upgrade as the running system counts it, with a sweep over the threshold.</summary>
+    public IReadOnlyList<LazyPolicyResult>? Lazy { get; init; }
+
+    /// <summary>The same upgrades driven through the running system, when that was done.</summary>
+    public SystemReport? System { get; init; }
+
+}
 
 /// <summary>
 /// Writes a report a person can read in a minute: <c>README.md</c> (protocol, targets met or not and by how much, the
@@ -50,10 +61,21 @@ public static class ReportWriter
         foreach (var upgrade in report.Upgrades)
         {
             var backfill = Path.Combine(directory, BackfillPlot(upgrade));
-            ReportCharts.Backfill(upgrade, backfill);
+            ReportCharts.Backfill(
+                upgrade,
+                backfill,
+                report.System?.Upgrades.FirstOrDefault(u => u.NewModel == upgrade.NewModel && u.OldModel == upgrade.OldModel),
+                report.Lazy?.FirstOrDefault(l => l.NewModel == upgrade.NewModel));
             var flips = Path.Combine(directory, FlipsPlot(upgrade));
             ReportCharts.NegativeFlips(upgrade, flips, targets.NegativeFlipSlack);
             written.AddRange([backfill, flips]);
+        }
+
+        foreach (var upgrade in report.System?.Upgrades ?? [])
+        {
+            var path = Path.Combine(directory, SystemPlot(upgrade));
+            ReportCharts.System(upgrade, report.System!, path);
+            written.Add(path);
         }
 
         var grid = Path.Combine(directory, CrossModelPlot);
@@ -61,7 +83,7 @@ public static class ReportWriter
         written.Add(grid);
 
         var markdown = Path.Combine(directory, MarkdownFile);
-        File.WriteAllText(markdown, Markdown(report, Targets.Check(report.Upgrades, targets)));
+        File.WriteAllText(markdown, Markdown(report, Targets.Check(report, targets)));
         written.Add(markdown);
 
         var json = Path.Combine(directory, JsonFile);
@@ -69,6 +91,20 @@ public static class ReportWriter
         written.Add(json);
         return written;
     }
+
+    /// <summary>Reads a report back from its <c>results.json</c>.</summary>
+    public static EvaluationReport Read(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var path = Path.Combine(directory, JsonFile);
+        return JsonSerializer.Deserialize<EvaluationReport>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path} holds no report");
+    }
+
+    /// <summary>The report as <c>results.json</c> holds it.</summary>
+    public static string ToJson(EvaluationReport report) => JsonSerializer.Serialize(report, Json);
+
+    /// <summary>A report from <see cref="ToJson"/>.</summary>
+    public static EvaluationReport FromJson(string json) => JsonSerializer.Deserialize<EvaluationReport>(json, Json) ?? throw new InvalidDataException("no report");
 
     /// <summary>The markdown summary, without touching the disk.</summary>
     public static string Markdown(EvaluationReport report, IReadOnlyList<TargetCheck> checks)
@@ -79,18 +115,28 @@ public static class ReportWriter
         var md = new StringBuilder();
         md.AppendLine($"# {report.Title}").AppendLine();
         md.AppendLine($"**Data:** {first.Description}.").AppendLine();
+        if (report.Protocol is { } protocol) md.AppendLine($"**Users:** {protocol.Describe()}.").AppendLine();
         md.AppendLine($"**Protocol:** {first.Galleries} simulated users, {first.Items / Math.Max(1, first.Galleries)} gallery images each on average ({first.Items} in all), " +
             $"{first.Queries + first.SkippedQueries} held-out queries ({first.SkippedQueries} skipped without a positive); queries embedded by the new model; " +
             $"calibration: {first.CalibrationItems} items drawn evenly across users, re-embedded by the new model to fit the map and the compatibility predictor; " +
             $"backfill points β = i/20, i = 0..20; every figure is a macro average over users; seed {first.Options.Seed}. " +
             "Definitions: `shared/docs/METRICS.md`.");
-        md.AppendLine().AppendLine($"Produced by `{report.Command}`.").AppendLine();
+        md.AppendLine().AppendLine($"Produced by `{report.Command}`" + (report.System is { } run ? $" and `{run.Command}`" : string.Empty) +
+            (report.Protocol is null ? "." : " (`scripts/evaluate.sh` runs both; `indexer-eval render` redraws this page from results.json).")).AppendLine();
 
         md.AppendLine("## Targets").AppendLine();
         foreach (var check in checks)
         {
             var status = check.Met switch { true => "**met**", false => "**not met**", null => "*not evaluated*" };
             md.AppendLine($"- {status}: {check.Target}. {check.Detail}.");
+        }
+
+        var why = Targets.Why(report);
+        if (why.Count > 0)
+        {
+            md.AppendLine().AppendLine("### Why the missed targets were missed").AppendLine();
+            md.AppendLine("Measured on this run (the figures come from the tables below and from a split of items and queries by the classes v1 was trained on).").AppendLine();
+            foreach (var line in why) md.AppendLine($"- {line}");
         }
 
         md.AppendLine().AppendLine("## Cross-model table").AppendLine();
@@ -134,6 +180,31 @@ public static class ReportWriter
                 $"{P(u.Costs.LazyTotalPassesPerItem)}% | {P(u.Lazy.MeanAveragePrecision)} | {P(u.Lazy.Cmc1)} |");
         }
 
+        if (report.Lazy is { Count: > 0 } lazy)
+        {
+            md.AppendLine().AppendLine("### The lazy policy as the running system counts it").AppendLine();
+            md.AppendLine("The table above counts the calibration sample as re-embedded, as the offline evaluation does (its new vectors serve as items). " +
+                "The running system does not keep calibration vectors as item vectors: its lazy backfill re-embeds the items predicted below τ, " +
+                "and the calibration sample is a separate cost paid before activation. **This accounting is the one the targets use.** " +
+                "Quality is that of the gallery after the backfill: items predicted below τ hold φ_new, every other item is served through the map.").AppendLine();
+            md.AppendLine("| upgrade | τ | re-embedded by the backfill | true agreement below τ | calibration passes | total backbone passes | mAP | top-1 | NFR@1 |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            foreach (var l in lazy)
+            {
+                var c = l.Configured;
+                md.AppendLine($"| {l.Upgrade} | {F(c.Threshold, 2)} | {P(c.ReEmbedded)}% | {P(c.TrueBelow)}% | {P(c.CalibrationPasses)}% | {P(c.TotalPasses)}% | {P(c.Quality.MeanAveragePrecision)} | {P(c.Quality.Cmc1)} | {P(c.Quality.NegativeFlipRate1)}% |");
+            }
+
+            md.AppendLine().AppendLine("Sweep over τ (same accounting): share re-embedded / mAP reached.").AppendLine();
+            var thresholds = lazy[0].Sweep.Select(p => p.Threshold).ToArray();
+            md.AppendLine("| upgrade | " + string.Join(" | ", thresholds.Select(t => $"τ = {F(t, 2)}")) + " |");
+            md.AppendLine("|---|" + string.Concat(thresholds.Select(_ => "---|")));
+            foreach (var l in lazy)
+            {
+                md.AppendLine($"| {l.Upgrade} | " + string.Join(" | ", l.Sweep.Select(p => $"{P(p.ReEmbedded)}% / {P(p.Quality.MeanAveragePrecision)}")) + " |");
+            }
+        }
+
         md.AppendLine().AppendLine("## Cost").AppendLine();
         md.AppendLine("Backbone passes per gallery item (a full re-index is 1.00), beyond the calibration sample unless said; " +
             "transform multiply-adds to serve one old vector; bytes stored per served vector (float32); queries take one new-model pass each. " +
@@ -150,6 +221,8 @@ public static class ReportWriter
             md.AppendLine($"| {u.Name} | full re-index | {F(k.FullBackfillPassesPerItem, 3)} | 0 | {k.NewBytesPerItem} | {P(u.CrossModel.NewNew.MeanAveragePrecision)} |");
         }
 
+        if (report.System is { } system) SystemSection(md, report, system);
+
         md.AppendLine().AppendLine("## Plots").AppendLine();
         md.AppendLine($"![cross-model mAP]({CrossModelPlot})").AppendLine();
         foreach (var u in report.Upgrades)
@@ -158,16 +231,107 @@ public static class ReportWriter
             md.AppendLine($"![{u.Name}: NFR@1]({FlipsPlot(u)})").AppendLine();
         }
 
-        if (report.Notes.Count > 0)
+        var notes = report.Notes.Concat(report.System is { } ran ? SystemNotes(ran) : []).ToList();
+        if (notes.Count > 0)
         {
             md.AppendLine("## Notes").AppendLine();
-            foreach (var note in report.Notes) md.AppendLine($"- {note}");
+            foreach (var note in notes) md.AppendLine($"- {note}");
             md.AppendLine();
         }
 
         md.AppendLine(Invariant($"Evaluation time: {report.Upgrades.Sum(u => u.Elapsed.TotalSeconds):F1} s for {report.Upgrades.Count} upgrade(s)."));
         return md.ToString();
     }
+
+    /// <summary>Notes on the system-mode run, from its own figures.</summary>
+    public static IReadOnlyList<string> SystemNotes(SystemReport system) =>
+    [
+        Invariant($"System mode ran {system.Protocol.Galleries} users, the offline run's first {system.Protocol.Galleries}, to keep the run short on a shared 2-core machine: every upgrade costs the system ") +
+        Invariant($"a calibration ({system.Options.SampleSize} images embedded by the new version), a labeled verification in each of its two rollouts ") +
+        Invariant($"({(system.Options.VerifyOnLabeledGallery ? system.Protocol.GallerySize : 0)} images each) and a paced backfill of all {system.Protocol.Galleries * system.Protocol.GallerySize} items. The whole run took {system.TotalSeconds / 60:F1} min."),
+        "Backfill wall times are paced by the budget (a rollout's MaxItemsPerSecond), set well below the embedding rate so that a pause stops the backfill within " +
+        "about a second (credit a gallery was granted before the pause is still spent); the rate column is items per unpaused second, i.e. about the budget, not the system's capacity. " +
+        "Start → first query includes calibration in the first rollout (the sample is embedded by the new version) and the labeled verification in both.",
+        Throughput(system),
+    ];
+
+    /// <summary>The ingest rate against the calibrations' embedding rate, both measured in the run.</summary>
+    private static string Throughput(SystemReport system)
+    {
+        var calibrations = system.Upgrades.Select(u => u.Calibration).Where(c => c.Duration > TimeSpan.Zero).ToList();
+        if (calibrations.Count == 0) return Invariant($"Ingest ran at {system.IngestRate:F1} images/s.");
+        var rate = calibrations.Sum(c => c.SampleSize) / calibrations.Sum(c => c.Duration.TotalSeconds);
+        return Invariant($"The same silo embedded images at very different rates by path: the calibrations embedded {calibrations.Sum(c => c.SampleSize)} stored images at {rate:F0} images/s, ") +
+            Invariant($"the ingest of the {system.Protocol.Galleries} galleries at once reached {system.IngestRate:F1} images/s.");
+    }
+
+    /// <summary>The "Through the running system" section.</summary>
+    private static void SystemSection(StringBuilder md, EvaluationReport report, SystemReport system)
+    {
+        var o = system.Options;
+        var protocol = system.Protocol;
+        md.AppendLine().AppendLine("## Through the running system").AppendLine();
+        md.AppendLine(Invariant($"A silo in the harness's process (Orleans, Kestrel, Azure Blob storage in Azurite, the embedding workers on ONNX Runtime) with the zoo's versions registered ") +
+            Invariant($"through the HTTP API as `{o.VersionPrefix}v1`, `{o.VersionPrefix}v2-…` (the built-in ResNet18 holds the name `v1`). {protocol.Describe()}: the first {protocol.Galleries} users of the offline run, ") +
+            Invariant($"one gallery each under user `{o.User}`, uploaded over HTTP with their class as `label` metadata and indexed by `{o.VersionPrefix}v1` ") +
+            Invariant($"({system.IngestSeconds:F0} s, {system.IngestRate:F1} images/s). Queries are embedded by the system's workers; search is the galleries' `SearchManyAsync` with k = the gallery's size; ") +
+            "the rankings are scored with the project's metric code. Per new version, two rollouts: (1) policy lazy with a budget that grants nothing, so β = 0 and the lazy " +
+            "selection are the system's own, then rollback; (2) policy full, calibration reused, " +
+            (double.IsNaN(system.Budget) ? "budget half the rate at which the upgrade's calibration embedded images" : Invariant($"budget {system.Budget:F0} items/s")) +
+            Invariant($", paused near each β to measure, then rollback (the next rollout starts {SystemEvaluation.AfterRollback.TotalSeconds:F0} s after a rollback). Calibration sample {o.SampleSize}, τ = {F(o.Threshold, 2)}, ") +
+            (o.VerifyOnLabeledGallery ? $"claims verified on the labeled gallery `{o.User}/{UserProtocol.UserName(0)}`." : "claims verified without labeled data.") +
+            Invariant($" old/old through the system: mAP {P(system.OldOld.MeanAveragePrecision)}, top-1 {P(system.OldOld.Cmc1)}. Whole run: {system.TotalSeconds / 60:F1} min.")).AppendLine();
+
+        md.AppendLine("| upgrade | route of old items | claim | verified at rollout (labeled gallery: new/old vs old/old mAP) | calibration: map (held-out agreement), predictor (Spearman) | lazy selects (system, τ) | start → activation / first query, with calibration | same, calibration reused | backfill: items, wall, of which paused, rate |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        foreach (var u in system.Upgrades)
+        {
+            var t = u.Timings;
+            var e = u.Evaluation;
+            var c = u.Calibration;
+            md.AppendLine($"| {u.Name} | {u.Route.ToLowerInvariant()} | {u.Claim ?? "–"} | {(u.ClaimVerified switch { true => "yes", false => "**no**", null => "nothing claimed" })}" +
+                (e is null ? string.Empty : $" ({P(e.NewOldMap)} vs {P(e.OldOldMap)})") + " | " +
+                Invariant($"{c.MapKind.ToLowerInvariant()} ({F(c.HeldOut.Mean, 3)}) on {c.SampleSize} items, {c.PredictorKind.ToLowerInvariant()} ({F(c.PredictorHeldOutSpearman, 3)}) | ") +
+                Invariant($"{u.LazySelected}/{u.Scored} = {P(u.LazyFraction)}% | {t.FirstToActivation:F1} s / {t.FirstToFirstQuery:F1} s (calibration {t.CalibrationSeconds:F1} s) | ") +
+                Invariant($"{t.SecondToActivation:F1} s / {t.SecondToFirstQuery:F1} s | {t.BackfillItems}, {t.BackfillWall:F0} s, {t.BackfillPaused:F0} s, {t.BackfillRate:F1} items/s (budget {t.Budget:F0}) |"));
+        }
+
+        md.AppendLine().AppendLine("Measured points. *system*: through the system's search. *offline*: the offline computation (`BackfillEvaluation`) on the same galleries, with the zoo heads' vectors " +
+            "of the cached backbone features (the offline mode's input), the system's fitted map and the system's actual re-embedded set. " +
+            "*curve*: the offline predicted-order curve of these galleries with their own seeded calibration, read at the same β (linear between its points). mAP / top-1 / top-5 / NFR@1 in %.").AppendLine();
+        md.AppendLine("| upgrade | β asked | β measured (per gallery) | system | offline, same set | largest difference | curve, own calibration | re-embedded = start of the predicted order |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var u in system.Upgrades)
+        {
+            foreach (var p in u.Points)
+            {
+                md.AppendLine(Invariant($"| {u.Name} | {P(p.Requested, 0)}% | {P(p.Beta)}% ({P(p.MinGalleryBeta)}–{P(p.MaxGalleryBeta)}) | {Quad(p.System)} | {Quad(p.OfflineHeads)} | {p.MaxDifferenceHeads:0.0e0} | ") +
+                    $"{Quad(ReportCharts.Interpolate(u.Offline.Predicted, p.Beta))} | {(p.PredictedPrefix ? "yes" : "no")} |");
+            }
+        }
+
+        var all = system.Upgrades.SelectMany(u => u.Points).ToList();
+        if (all.Count > 0)
+        {
+            var heads = all.Max(p => p.MaxDifferenceHeads);
+            var stored = all.Max(p => p.MaxDifferenceStored);
+            var vectors = system.Upgrades.Max(u => u.MaxVectorDifference);
+            md.AppendLine().AppendLine(Invariant($"**Agreement.** Over {all.Count} measured points and the four measures, the system and the offline computation differ by at most {heads:0.0e0} ") +
+                Invariant($"(on the vectors the system stored and embedded: {stored:0.0e0}). The system's vectors and the zoo heads' differ by at most {vectors:0.0e0} per coordinate. ") +
+                "The offline curve with its own calibration differs from the system by the calibration sample alone (another draw, so another map and predictor); the last column " +
+                $"{(all.All(p => p.PredictedPrefix) ? "confirms" : "does **not** confirm")} that the full backfill walked each gallery in the predicted order. " +
+                $"After each rollback every query's whole ranking was {(system.Upgrades.All(u => u.RollbackRestoredAnswers) ? "identical to" : "**not** identical to")} the one before the upgrade.");
+        }
+
+        md.AppendLine();
+        foreach (var u in system.Upgrades) md.AppendLine($"![{u.Name} through the system]({SystemPlot(u)})").AppendLine();
+    }
+
+    /// <summary>File name of an upgrade's system-mode plot.</summary>
+    public static string SystemPlot(SystemUpgradeResult upgrade) =>
+        $"system-{new string($"{upgrade.OldModel}-to-{upgrade.NewModel}".ToLowerInvariant().Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '.' ? ch : '_').ToArray())}.png";
+
+    private static string Quad(BackfillPoint p) => $"{P(p.MeanAveragePrecision)} / {P(p.Cmc1)} / {P(p.Cmc5)} / {P(p.NegativeFlipRate1)}";
 
     /// <summary>File name of an upgrade's backfilling-curve plot.</summary>
     public static string BackfillPlot(UpgradeResult upgrade) => $"backfill-{Slug(upgrade)}.png";

@@ -1,0 +1,546 @@
+using System.Diagnostics;
+using System.Globalization;
+using Indexer.Client;
+using Indexer.Compatibility;
+using Indexer.Embedding;
+using Indexer.Galleries;
+using Indexer.Models;
+using Indexer.Search.Maps;
+using Indexer.Search.Metrics;
+using Indexer.Storage;
+using Indexer.Testing;
+using Indexer.Training;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Indexer.Evaluation;
+
+/// <summary>
+/// Measures upgrades through the running system (issue 4, "it drives the real system"): a silo in this process with
+/// Azurite and the real backbone, the zoo's versions registered like any user model, the users' images uploaded over
+/// HTTP and indexed by the old version, then per new version two rollouts:
+/// <list type="number">
+/// <item>policy lazy with a budget that grants nothing: the system calibrates, verifies any claim, activates and scores
+/// every item, so the search measured is β = 0 (every old item served through its route) and the lazy selection is the
+/// system's own; then rolled back.</item>
+/// <item>policy full, calibration reused, with a budget: the backfill re-embeds every item least compatible first and is
+/// paused near each requested β, where search is measured and the re-embedded set recorded; at the end β = 1; then
+/// rolled back, and every answer is checked to be what it was before.</item>
+/// </list>
+/// Search is the system's own: query images embedded by its workers, <c>SearchManyAsync</c> over each gallery with
+/// k = the gallery's size, scored with the project's metric code. Each measured point is recomputed offline on the
+/// same galleries, with the system's map and the system's re-embedded set: once on the vectors the system stored and
+/// once on the zoo heads' vectors of the cached backbone features (the offline mode's input).
+/// </summary>
+public static class SystemEvaluation
+{
+    /// <summary>How often the first-query probe searches while a rollout activates.</summary>
+    public static readonly TimeSpan ProbeInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// The default backfill budget as a share of the rate at which the upgrade's calibration embedded stored images (the
+    /// backfill's own path): well below it, so that granted credit is spent within about a round and a pause takes effect at once.
+    /// </summary>
+    public const double DefaultBudgetShare = 0.5;
+
+    /// <summary>
+    /// How long the run waits after a rollback before starting the next rollout. The rollout grain's loop of the rolled-back
+    /// rollout ends at its next round (one second); a rollout started before that is not run until the grain's resume
+    /// reminder fires, up to a minute later (RolloutGrain.EnsureRunning sees the old loop still running).
+    /// </summary>
+    public static readonly TimeSpan AfterRollback = TimeSpan.FromSeconds(3);
+
+    /// <summary>A budget so small that no round grants an item: the lazy rollout scores and selects, and re-embeds nothing.</summary>
+    private const double NoBudget = 1e-6;
+
+    /// <summary>Runs the upgrades <paramref name="oldName"/> → each of <paramref name="newNames"/> (zoo names) and measures them.</summary>
+    public static async Task<SystemReport> RunAsync(
+        string zooDirectory, string oldName, IReadOnlyList<string> newNames, ImagePool pool, UserProtocol protocol, SystemOptions options,
+        UpgradeEvaluationOptions offlineOptions, string command, TextWriter log)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(zooDirectory);
+        ArgumentNullException.ThrowIfNull(newNames);
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(protocol);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(offlineOptions);
+        ArgumentNullException.ThrowIfNull(log);
+        options.Validate();
+        var users = protocol.Deal(pool.Count);
+        var total = Stopwatch.StartNew();
+
+        log.WriteLine($"system: starting a silo on port {options.BasePort} with Azurite on {options.BasePort + 10}");
+        var host = await SiloHost.StartAsync(options.BasePort);
+        try
+        {
+            return await RunAsync(host, zooDirectory, oldName, newNames, pool, users, protocol, options, offlineOptions, command, log, total);
+        }
+        finally
+        {
+            try
+            {
+                await host.DisposeAsync();
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or IOException or System.ComponentModel.Win32Exception)
+            {
+                // The measurements are done; a silo or Azurite that does not stop cleanly must not lose them.
+                log.WriteLine($"system: warning: stopping the silo and Azurite failed: {ex.Message}");
+            }
+        }
+    }
+
+    private static async Task<SystemReport> RunAsync(
+        SiloHost host, string zooDirectory, string oldName, IReadOnlyList<string> newNames, ImagePool pool, IReadOnlyList<SimulatedUser> users, UserProtocol protocol,
+        SystemOptions options, UpgradeEvaluationOptions offlineOptions, string command, TextWriter log, Stopwatch total)
+    {
+        var run = new Run(host, pool, users, protocol, options, log);
+
+        var from = options.VersionPrefix + oldName;
+        foreach (var name in new[] { oldName }.Concat(newNames)) await run.RegisterAsync(zooDirectory, name);
+        await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetCurrentAsync(from);
+        log.WriteLine($"system: {from} is current");
+
+        var (ingestSeconds, ingestRate) = await run.IngestAsync();
+        log.WriteLine(Invariant($"system: ingested {users.Count * protocol.GallerySize} images in {ingestSeconds:F1} s ({ingestRate:F1} img/s)"));
+
+        var oldQueries = await run.EmbedQueriesAsync(from);
+        var baseline = await run.SearchAsync(from, oldQueries);
+        var baselineTop1 = baseline.Scores.Select(s => s.Top1).ToArray();
+        var oldOld = SearchScoring.Average(baseline.Scores, double.NaN);
+        log.WriteLine($"system: old/old through the system: mAP {Targets.P(oldOld.MeanAveragePrecision)}, top-1 {Targets.P(oldOld.Cmc1)}");
+
+        var oldHead = ModelZoo.LoadHead(zooDirectory, oldName);
+        var upgrades = new List<SystemUpgradeResult>();
+        foreach (var newName in newNames)
+        {
+            upgrades.Add(await run.UpgradeAsync(zooDirectory, oldName, oldHead, newName, oldQueries, baseline, baselineTop1, offlineOptions));
+        }
+
+        return new SystemReport
+        {
+            Command = command,
+            Protocol = protocol,
+            Options = options,
+            Budget = options.MaxItemsPerSecond ?? double.NaN,
+            IngestSeconds = ingestSeconds,
+            IngestRate = ingestRate,
+            OldOld = oldOld,
+            Upgrades = upgrades,
+            TotalSeconds = total.Elapsed.TotalSeconds,
+        };
+    }
+
+    /// <summary>"kind:v1" → "kind:fm-v1": a zoo lineage naming zoo versions, renamed with the prefix.</summary>
+    public static string? PrefixLineage(string? lineage, string prefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        if (lineage is null) return null;
+        var colon = lineage.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0 ? lineage : lineage[..(colon + 1)] + prefix + lineage[(colon + 1)..];
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Every query's results per gallery, and their scores against the baseline.</summary>
+    private sealed record Searches(IReadOnlyList<IReadOnlyList<SearchResult>> Results, IReadOnlyList<GalleryScore> Scores);
+
+    /// <summary>The state of one run: the host, the users and helpers over them.</summary>
+    private sealed class Run(SiloHost host, ImagePool pool, IReadOnlyList<SimulatedUser> users, UserProtocol protocol, SystemOptions options, TextWriter log)
+    {
+        private readonly IGrainFactory _grains = host.Services.GetRequiredService<IGrainFactory>();
+
+        // One HTTP client each for the run: SiloHost's properties create a new one on every access.
+        private IndexerHttpClient Ops { get; } = host.Operator;
+
+        private IndexerHttpClient UserClient { get; } = host.HttpAs(options.User, options.User == "bob" ? SiloHost.BobKey : SiloHost.AliceKey);
+
+        private int TotalItems => users.Count * protocol.GallerySize;
+
+        public async Task RegisterAsync(string zooDirectory, string name)
+        {
+            var model = ModelZoo.LoadModel(zooDirectory, name);
+            var manifest = model.Manifest with
+            {
+                Version = options.VersionPrefix + name,
+                Lineage = PrefixLineage(model.Manifest.Lineage, options.VersionPrefix),
+            };
+            var clock = Stopwatch.StartNew();
+            var info = await Ops.RegisterModelAsync(model.Onnx, manifest.ToJson());
+            log.WriteLine(Invariant($"system: registered {info.Version} ({info.Dimension}-d, lineage '{info.Lineage}') in {clock.Elapsed.TotalSeconds:F1} s"));
+        }
+
+        public async Task<(double Seconds, double Rate)> IngestAsync()
+        {
+            var clock = Stopwatch.StartNew();
+            var client = UserClient;
+            foreach (var user in users)
+            {
+                foreach (var batch in user.Items.Chunk(100))
+                {
+                    var uploads = batch.Select(i => new ImageUpload(ImagePool.ItemId(i), pool.Images.EncodePng(i), new Dictionary<string, string> { [SearchScoring.LabelKey] = pool.LabelName(i) })).ToList();
+                    var result = await client.UploadAsync(user.Name, uploads);
+                    if (result.Rejected.Count > 0) throw new InvalidOperationException($"{user.Name}: {result.Rejected.Count} uploads rejected, e.g. {result.Rejected[0].Reason}");
+                }
+            }
+
+            var deadline = DateTime.UtcNow + options.StepTimeout;
+            foreach (var user in users)
+            {
+                while (true)
+                {
+                    var stats = await client.GetStatsAsync(user.Name);
+                    if (stats.Pending == 0)
+                    {
+                        if (stats.Items != protocol.GallerySize || stats.Failed != 0)
+                        {
+                            throw new InvalidOperationException($"{user.Name}: {stats.Items} items indexed, {stats.Failed} failed; {protocol.GallerySize} expected");
+                        }
+
+                        break;
+                    }
+
+                    if (DateTime.UtcNow > deadline) throw new TimeoutException($"{user.Name}: {stats.Pending} items still pending");
+                    await Task.Delay(200);
+                }
+            }
+
+            var seconds = clock.Elapsed.TotalSeconds;
+            return (seconds, TotalItems / seconds);
+        }
+
+        /// <summary>Every user's query images embedded by the system's workers with <paramref name="version"/>.</summary>
+        public async Task<float[][][]> EmbedQueriesAsync(string version)
+        {
+            var clock = Stopwatch.StartNew();
+            var worker = _grains.GetGrain<IEmbeddingWorkerGrain>(0);
+            var vectors = new float[users.Count][][];
+            for (var g = 0; g < users.Count; g++)
+            {
+                var user = users[g];
+                vectors[g] = new float[user.Queries.Count][];
+                // A few at a time: the silo micro-batches concurrent requests.
+                foreach (var chunk in Enumerable.Range(0, user.Queries.Count).Chunk(16))
+                {
+                    var embedded = await Task.WhenAll(chunk.Select(q => worker.EmbedBytesAsync(version, pool.Images.EncodePng(user.Queries[q]))));
+                    for (var k = 0; k < chunk.Length; k++) vectors[g][chunk[k]] = embedded[k];
+                }
+            }
+
+            log.WriteLine(Invariant($"system: embedded {users.Sum(u => u.Queries.Count)} queries with {version} in {clock.Elapsed.TotalSeconds:F1} s"));
+            return vectors;
+        }
+
+        /// <summary>Searches every gallery with its users' queries (all in <paramref name="version"/>), the whole gallery ranked.</summary>
+        public async Task<Searches> SearchAsync(string version, float[][][] queries, IReadOnlyList<bool[]>? baselineTop1 = null)
+        {
+            var results = new List<IReadOnlyList<SearchResult>>(users.Count);
+            var scores = new List<GalleryScore>(users.Count);
+            for (var g = 0; g < users.Count; g++)
+            {
+                var user = users[g];
+                var answer = await host.Client.Gallery(options.User, user.Name).SearchManyAsync(queries[g].Select(v => new QueryEmbedding(version, v)).ToList(), protocol.GallerySize);
+                if (answer.Any(r => r.QueryModelVersion != version)) throw new InvalidOperationException($"{user.Name}: a query of {version} was answered in another version");
+                results.Add(answer);
+                scores.Add(SearchScoring.Score(answer, user.Queries.Select(pool.LabelName).ToArray(), baselineTop1?[g], protocol.GallerySize));
+            }
+
+            return new Searches(results, scores);
+        }
+
+        public async Task<SystemUpgradeResult> UpgradeAsync(
+            string zooDirectory, string oldName, EmbeddingHead oldHead, string newName, float[][][] oldQueries, Searches baseline, bool[][] baselineTop1,
+            UpgradeEvaluationOptions offlineOptions)
+        {
+            var from = options.VersionPrefix + oldName;
+            var to = options.VersionPrefix + newName;
+            var evaluationGallery = options.VerifyOnLabeledGallery ? GalleryKey.Create(options.User, users[0].Name).ToString() : null;
+            log.WriteLine($"system: {from} -> {to}");
+            var newQueries = await EmbedQueriesAsync(to);
+
+            // 1. Lazy, nothing granted: β = 0, the system's lazy selection, start-to-first-query with calibration.
+            var first = await StartAsync(new RolloutRequest(to, BackfillPolicy.Lazy, options.Threshold, NoBudget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery));
+            var scoredStatus = await WaitAsync(s => s.Phase is RolloutPhase.Backfilling or RolloutPhase.Backfilled && s.Scored >= TotalItems, "the lazy rollout to score every item");
+            var zero = await MeasureAsync(to, newQueries, baselineTop1);
+            if (zero.Beta != 0) throw new InvalidOperationException($"the lazy rollout re-embedded items although its budget grants none (β = {zero.Beta})");
+            log.WriteLine(Invariant($"system:   rollout 1 (lazy, no budget): route {scoredStatus.Route}, activated after {first.ToActivation:F1} s, first {to} answer after {first.ToFirstQuery:F1} s; lazy selects {scoredStatus.Selected}/{scoredStatus.Scored}; β=0 mAP {Targets.P(zero.Point.MeanAveragePrecision)}"));
+            await Ops.RolloutActionAsync("rollback");
+            await Task.Delay(AfterRollback);
+
+            // 2. Full, budgeted: pause near each β, measure, resume; β = 1 at the end.
+            var calibration = scoredStatus.Calibration!;
+            var budget = options.MaxItemsPerSecond ?? Math.Max(2, Math.Round(DefaultBudgetShare * calibration.SampleSize / Math.Max(1e-3, calibration.Duration.TotalSeconds)));
+            log.WriteLine(Invariant($"system:   backfill budget {budget:F0} items/s (the calibration embedded {calibration.SampleSize} images in {calibration.Duration.TotalSeconds:F1} s)"));
+            var second = await StartAsync(new RolloutRequest(to, BackfillPolicy.Full, options.Threshold, budget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery));
+            var measured = new List<(double Requested, Measured Measured)>();
+            if (options.Points.Contains(0)) measured.Add((0, zero));
+            var paused = TimeSpan.Zero;
+            RolloutStatus status;
+            foreach (var point in options.Points.Where(p => p is > 0 and < 1).Distinct().Order())
+            {
+                var target = point * TotalItems;
+                status = await WaitAsync(s => s.Done >= target - budget || s.Phase == RolloutPhase.Backfilled, $"the backfill to reach β = {point}");
+                if (status.Phase == RolloutPhase.Backfilled)
+                {
+                    log.WriteLine($"system:   the backfill ended before β = {point}; no pause there");
+                    break;
+                }
+
+                var pausedAt = Stopwatch.StartNew();
+                try
+                {
+                    await Ops.RolloutActionAsync("pause");
+                }
+                catch (IndexerApiException)
+                {
+                    if ((await Ops.GetRolloutAsync())?.Phase != RolloutPhase.Backfilled) throw;
+                    log.WriteLine($"system:   the backfill ended just before β = {point}; no pause there");
+                    break;
+                }
+
+                var at = await MeasureSettledAsync(to, newQueries, baselineTop1);
+                await Ops.RolloutActionAsync("resume");
+                paused += pausedAt.Elapsed;
+                measured.Add((point, at));
+                log.WriteLine(Invariant($"system:   paused at β = {at.Beta:F3} (asked {point:F2}): mAP {Targets.P(at.Point.MeanAveragePrecision)}, top-1 {Targets.P(at.Point.Cmc1)}, NFR@1 {Targets.P(at.Point.NegativeFlipRate1)}"));
+            }
+
+            status = await WaitAsync(s => s.Phase == RolloutPhase.Backfilled, "the backfill to finish");
+            if (status.Failed > 0) throw new InvalidOperationException($"{status.Failed} items failed to re-embed");
+            var end = await MeasureAsync(to, newQueries, baselineTop1);
+            if (options.Points.Contains(1)) measured.Add((1, end));
+            log.WriteLine(Invariant($"system:   backfilled {status.Done} items; β=1 mAP {Targets.P(end.Point.MeanAveragePrecision)}, top-1 {Targets.P(end.Point.Cmc1)}"));
+
+            // What the offline computation needs from the system: its map, predictor and stored vectors.
+            var models = host.Services.GetRequiredService<BlobModelStore>();
+            var route = status.Route;
+            var map = route == RouteKind.Mapped
+                ? LinearMapCodec.Decode(await models.GetMapAsync(from, to, CancellationToken.None) ?? throw new InvalidOperationException($"no map stored for {from} -> {to}"))
+                : null;
+            var predictor = CompatibilityPredictorCodec.Decode(await models.GetPredictorAsync(from, to, CancellationToken.None) ?? throw new InvalidOperationException($"no predictor stored for {from} -> {to}"));
+            var storedOld = await StoredVectorsAsync(from);
+            var storedNew = await StoredVectorsAsync(to);
+
+            await Ops.RolloutActionAsync("rollback");
+            await Task.Delay(AfterRollback);
+            var again = await SearchAsync(from, oldQueries);
+            var restored = SameAnswers(baseline.Results, again.Results);
+            log.WriteLine($"system:   rolled back; every answer as before: {restored}");
+
+            var newHead = ModelZoo.LoadHead(zooDirectory, newName);
+            var comparison = Compare(oldName, oldHead, newName, newHead, storedOld, storedNew, oldQueries, newQueries, map, predictor, measured, offlineOptions);
+            return new SystemUpgradeResult
+            {
+                OldModel = oldName,
+                NewModel = newName,
+                FromVersion = from,
+                ToVersion = to,
+                Route = route.ToString(),
+                Claim = status.Claim,
+                ClaimVerified = status.ClaimVerified,
+                Message = status.Message,
+                Evaluation = status.Evaluation,
+                Calibration = status.Calibration!,
+                Scored = scoredStatus.Scored,
+                LazySelected = scoredStatus.Selected,
+                Threshold = options.Threshold,
+                Timings = new SystemTimings(
+                    first.ToActivation, first.ToFirstQuery, second.ToActivation, second.ToFirstQuery, status.Calibration!.Duration.TotalSeconds,
+                    ((status.FinishedAt ?? DateTimeOffset.UtcNow) - status.ActivatedAt!.Value).TotalSeconds, paused.TotalSeconds, status.Done, budget),
+                Points = comparison.Points,
+                RollbackRestoredAnswers = restored,
+                MaxVectorDifference = comparison.MaxVectorDifference,
+                OfflineSystemOrder = comparison.SystemOrder,
+                Offline = comparison.Offline,
+            };
+        }
+
+        private sealed record Started(double ToActivation, double ToFirstQuery);
+
+        /// <summary>Starts a rollout and times it: to activation (server clock) and to the first search answered in the new version.</summary>
+        private async Task<Started> StartAsync(RolloutRequest request)
+        {
+            var probe = pool.Images.EncodePng(users[0].Queries[0]);
+            var client = UserClient;
+            var clock = Stopwatch.StartNew();
+            var started = await Ops.StartRolloutAsync(request);
+            var deadline = DateTime.UtcNow + options.StepTimeout;
+            while (true)
+            {
+                var answer = await client.SearchByImageAsync(users[0].Name, probe, 10);
+                if (answer.QueryModelVersion == request.To) break;
+                var status = await Ops.GetRolloutAsync();
+                if (status?.Phase == RolloutPhase.Failed) throw new InvalidOperationException($"rollout to {request.To} failed: {status.Message}");
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"no search answered with {request.To} after {options.StepTimeout}");
+                await Task.Delay(ProbeInterval);
+            }
+
+            var toFirstQuery = clock.Elapsed.TotalSeconds;
+            var activated = await WaitAsync(s => s.ActivatedAt is not null, "activation");
+            return new Started((activated.ActivatedAt!.Value - started.StartedAt).TotalSeconds, toFirstQuery);
+        }
+
+        private async Task<RolloutStatus> WaitAsync(Func<RolloutStatus, bool> done, string what)
+        {
+            var deadline = DateTime.UtcNow + options.StepTimeout;
+            while (true)
+            {
+                var status = await Ops.GetRolloutAsync() ?? throw new InvalidOperationException("no rollout");
+                if (done(status)) return status;
+                if (status.Phase is RolloutPhase.Failed or RolloutPhase.RolledBack) throw new InvalidOperationException($"rollout {status.Id} is {status.Phase}: {status.Message}");
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"waited {options.StepTimeout} for {what}; rollout {status.Phase}, {status.Done}/{status.Selected} done");
+                await Task.Delay(150);
+            }
+        }
+
+        /// <summary>One measurement: the point, each gallery's re-embedded items and the routes reported.</summary>
+        public sealed record Measured(double Beta, double MinBeta, double MaxBeta, BackfillPoint Point, IReadOnlyList<HashSet<string>> ReEmbedded, IReadOnlyDictionary<string, int> Routes);
+
+        /// <summary>
+        /// After a pause: waits until no gallery's count of new-version items has moved for a few seconds (credit already
+        /// granted drains first), then measures; measures again if anything moved meanwhile.
+        /// </summary>
+        private async Task<Measured> MeasureSettledAsync(string to, float[][][] queries, bool[][] baselineTop1)
+        {
+            var deadline = DateTime.UtcNow + options.StepTimeout;
+            while (true)
+            {
+                var before = await CountsAsync(to);
+                var quiet = Stopwatch.StartNew();
+                while (quiet.Elapsed < TimeSpan.FromSeconds(3))
+                {
+                    await Task.Delay(500);
+                    var now = await CountsAsync(to);
+                    if (!now.SequenceEqual(before))
+                    {
+                        before = now;
+                        quiet.Restart();
+                    }
+
+                    if (DateTime.UtcNow > deadline) throw new TimeoutException("the backfill did not settle after a pause");
+                }
+
+                var measured = await MeasureAsync(to, queries, baselineTop1);
+                var after = await CountsAsync(to);
+                if (after.SequenceEqual(before) && measured.ReEmbedded.Select(s => s.Count).SequenceEqual(after)) return measured;
+            }
+        }
+
+        private async Task<int[]> CountsAsync(string version)
+        {
+            var client = UserClient;
+            var counts = new int[users.Count];
+            for (var g = 0; g < users.Count; g++) counts[g] = (await client.GetStatsAsync(users[g].Name)).ItemsByModelVersion.GetValueOrDefault(version);
+            return counts;
+        }
+
+        /// <summary>Searches with the new version's queries and records which items hold the new version.</summary>
+        private async Task<Measured> MeasureAsync(string to, float[][][] queries, bool[][] baselineTop1)
+        {
+            var searches = await SearchAsync(to, queries, baselineTop1);
+            var reEmbedded = new List<HashSet<string>>(users.Count);
+            var fractions = new double[users.Count];
+            var routes = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (var g = 0; g < users.Count; g++)
+            {
+                var held = new HashSet<string>(StringComparer.Ordinal);
+                string? after = null;
+                do
+                {
+                    var page = await host.Client.Gallery(options.User, users[g].Name).ListAsync(after, 1000);
+                    foreach (var item in page.Items.Where(i => i.ModelVersions?.Contains(to) == true)) held.Add(item.ItemId);
+                    after = page.Next;
+                }
+                while (after is not null);
+
+                var served = searches.Results[g][0].Routes ?? new Dictionary<string, int>();
+                var same = served.GetValueOrDefault("same-version");
+                if (same != held.Count) throw new InvalidOperationException($"{users[g].Name}: search served {same} items in {to}, the gallery lists {held.Count}; the backfill moved during the measurement");
+                foreach (var (route, items) in served) routes[route] = routes.GetValueOrDefault(route) + items;
+                reEmbedded.Add(held);
+                fractions[g] = (double)held.Count / protocol.GallerySize;
+            }
+
+            var beta = reEmbedded.Sum(s => s.Count) / (double)TotalItems;
+            return new Measured(beta, fractions.Min(), fractions.Max(), SearchScoring.Average(searches.Scores, beta), reEmbedded, routes);
+        }
+
+        /// <summary>Every item's stored vector in <paramref name="version"/>, per gallery, by item id.</summary>
+        private async Task<IReadOnlyList<Dictionary<string, float[]>>> StoredVectorsAsync(string version)
+        {
+            var result = new List<Dictionary<string, float[]>>(users.Count);
+            foreach (var user in users)
+            {
+                var items = await _grains.GetGrain<IGalleryGrain>(GalleryKey.Create(options.User, user.Name).ToString()).SampleAsync(version, protocol.GallerySize, 0);
+                if (items.Count != protocol.GallerySize) throw new InvalidOperationException($"{user.Name}: {items.Count} items hold {version}; {protocol.GallerySize} expected");
+                result.Add(items.ToDictionary(i => i.ItemId, i => i.Vector, StringComparer.Ordinal));
+            }
+
+            return result;
+        }
+
+        private static bool SameAnswers(IReadOnlyList<IReadOnlyList<SearchResult>> before, IReadOnlyList<IReadOnlyList<SearchResult>> after) =>
+            before.Count == after.Count && before.Zip(after).All(g => g.First.Count == g.Second.Count && g.First.Zip(g.Second).All(q =>
+                q.First.Matches.Select(m => (m.ItemId, m.Score)).SequenceEqual(q.Second.Matches.Select(m => (m.ItemId, m.Score)))));
+
+        private sealed record Comparison(IReadOnlyList<SystemPoint> Points, double MaxVectorDifference, BackfillCurve SystemOrder, UpgradeResult Offline);
+
+        /// <summary>The offline computations on the same galleries: stored vectors and zoo heads' vectors, the system's map and sets.</summary>
+        private Comparison Compare(
+            string oldName, EmbeddingHead oldHead, string newName, EmbeddingHead newHead,
+            IReadOnlyList<Dictionary<string, float[]>> storedOld, IReadOnlyList<Dictionary<string, float[]>> storedNew,
+            float[][][] oldQueries, float[][][] newQueries, LinearMap? map, CompatibilityPredictor predictor,
+            IReadOnlyList<(double Requested, Measured Measured)> measured, UpgradeEvaluationOptions offlineOptions)
+        {
+            var description = $"Fashion-MNIST test split, the running system's {users.Count} galleries";
+            var heads = ZooDatasets.Build(oldName, oldHead, newName, newHead, pool, users, description);
+            var stored = new EvaluationDataset(oldName, newName, description + " (vectors as the system stored them)", users.Select((user, g) =>
+            {
+                var ids = user.Items.Select(ImagePool.ItemId).ToArray();
+                return new EvaluationGallery(
+                    user.Name, ids, user.Items.Select(pool.Label).ToArray(),
+                    ids.SelectMany(id => storedOld[g][id]).ToArray(), ids.SelectMany(id => storedNew[g][id]).ToArray(),
+                    user.Queries.Select(pool.Label).ToArray(), oldQueries[g].SelectMany(v => v).ToArray(), newQueries[g].SelectMany(v => v).ToArray(),
+                    heads.OldDimension, heads.NewDimension);
+            }).ToArray());
+
+            var maxDifference = 0.0;
+            for (var g = 0; g < users.Count; g++)
+            {
+                maxDifference = Math.Max(maxDifference, MaxDifference(stored.Galleries[g].OldVectors.Span, heads.Galleries[g].OldVectors.Span));
+                maxDifference = Math.Max(maxDifference, MaxDifference(stored.Galleries[g].NewVectors.Span, heads.Galleries[g].NewVectors.Span));
+                maxDifference = Math.Max(maxDifference, MaxDifference(stored.Galleries[g].QueryOldVectors.Span, heads.Galleries[g].QueryOldVectors.Span));
+                maxDifference = Math.Max(maxDifference, MaxDifference(stored.Galleries[g].QueryNewVectors.Span, heads.Galleries[g].QueryNewVectors.Span));
+            }
+
+            var onStored = new BackfillEvaluation(stored, map);
+            var onHeads = new BackfillEvaluation(heads, map);
+
+            // The system's order: ascending predicted compatibility of the stored old vector, ties by item id (GalleryGrain.ScoreAsync).
+            var systemOrder = stored.Galleries.Select(g =>
+            {
+                var d = g.OldDimension;
+                var scores = Enumerable.Range(0, g.Count).Select(i => predictor.Predict(g.OldVectors.Span.Slice(i * d, d))).ToArray();
+                return Enumerable.Range(0, g.Count).OrderBy(i => scores[i]).ThenBy(i => g.ItemIds[i], StringComparer.Ordinal).ToArray();
+            }).ToArray();
+
+            var points = new List<SystemPoint>(measured.Count);
+            foreach (var (requested, m) in measured)
+            {
+                var masks = users.Select((user, g) => (IReadOnlyList<bool>)user.Items.Select(i => m.ReEmbedded[g].Contains(ImagePool.ItemId(i))).ToArray()).ToArray();
+                var prefix = Enumerable.Range(0, users.Count).All(g =>
+                    systemOrder[g].Take(m.ReEmbedded[g].Count).All(i => masks[g][i]));
+                points.Add(new SystemPoint(requested, m.Beta, m.MinBeta, m.MaxBeta, m.Point, onStored.Measure(masks, m.Beta), onHeads.Measure(masks, m.Beta), prefix, m.Routes));
+            }
+
+            var curve = onHeads.Curve(Search.Metrics.BackfillOrder.Predicted, systemOrder, offlineOptions.Epsilon);
+            var offline = UpgradeEvaluation.Evaluate(heads, offlineOptions with { CalibrationSize = options.SampleSize, CompatibilityThreshold = options.Threshold });
+            return new Comparison(points, maxDifference, curve, offline);
+        }
+
+        private static double MaxDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        {
+            var max = 0.0;
+            for (var i = 0; i < a.Length; i++) max = Math.Max(max, Math.Abs(a[i] - b[i]));
+            return max;
+        }
+    }
+}

@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using Indexer.Embedding;
+using Indexer.Search.Metrics;
+using Indexer.Training;
+using Xunit.Abstractions;
+
+namespace Indexer.Evaluation.Tests;
+
+/// <summary>
+/// The offline mode and the system mode measure the same thing: a tiny zoo trained here, two users of 100 images and 20
+/// queries each driven through a real silo (Azurite, the real backbone), paused at β = 0, about 0.5 and 1, against the
+/// offline computation on the zoo heads' vectors with the system's map and re-embedded set.
+/// </summary>
+[Trait("Category", "EndToEnd")]
+public sealed class SystemAgreementTests(ITestOutputHelper output) : IDisposable
+{
+    private const int BasePort = 5580;
+
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), $"eval-test-{Guid.NewGuid():N}");
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task SystemMode_AtBetaZeroHalfAndOne_AgreesWithTheOfflineComputationOnTheSameVectors()
+    {
+        var clock = Stopwatch.StartNew();
+        var zoo = Path.Combine(_directory, "zoo");
+        ModelZoo.Run(new ZooOptions
+        {
+            OutputDirectory = zoo,
+            TrainPerClass = 20,
+            TestPerClass = 4,
+            Epochs = 6,
+            BatchSize = 32,
+            OnnxCheckImages = 0,
+            PositiveCongruent = false,
+        }, TextWriter.Null);
+        output.WriteLine($"tiny zoo: {clock.Elapsed.TotalSeconds:F1} s");
+
+        var protocol = new UserProtocol { Galleries = 2, GallerySize = 100, Queries = 20, Seed = 3 };
+        var images = FashionMnist.Load(FashionMnist.DefaultDirectory, FashionMnistSplit.Test);
+        var users = protocol.Deal(images.Count);
+        var used = users.SelectMany(u => u.Items.Concat(u.Queries)).ToArray();
+        var backbone = ResNet18Model.Import(ResNet18Model.DefaultModelPath, ResNet18Model.DefaultPreprocessPath, ImagePool.BackboneVersion);
+        var pool = new ImagePool(images, BackboneFeatureCache.Embed("eval-test", images, used, backbone));
+        output.WriteLine($"backbone features of {used.Length} images: {clock.Elapsed.TotalSeconds:F1} s");
+
+        var log = new StringWriter();
+        SystemReport report;
+        try
+        {
+            report = await SystemEvaluation.RunAsync(
+                zoo, ModelZoo.V1, [ModelZoo.V2Independent], pool, protocol,
+                // No labeled verification: v2-independent claims nothing, and it would embed a gallery twice more.
+                new SystemOptions { BasePort = BasePort, Points = [0, 0.5, 1], MaxItemsPerSecond = 8, SampleSize = 80, VersionPrefix = "t-", VerifyOnLabeledGallery = false },
+                new UpgradeEvaluationOptions(), "test", log);
+        }
+        finally
+        {
+            output.WriteLine(log.ToString());
+        }
+
+        output.WriteLine($"whole test: {clock.Elapsed.TotalSeconds:F1} s");
+        var upgrade = Assert.Single(report.Upgrades);
+        Assert.Equal("Mapped", upgrade.Route); // an independent version: old items reach it through the fitted map
+        Assert.True(upgrade.RollbackRestoredAnswers, "after the rollback every ranking should be what it was");
+        Assert.True(upgrade.MaxVectorDifference < 1e-4, $"system and head vectors differ by {upgrade.MaxVectorDifference}");
+        Assert.Equal(3, upgrade.Points.Count);
+        Assert.Equal(0, upgrade.Points[0].Beta);
+        Assert.InRange(upgrade.Points[1].Beta, 0.1, 0.9); // where the pause lands depends on the credit already granted
+        Assert.Equal(1, upgrade.Points[2].Beta);
+        foreach (var point in upgrade.Points)
+        {
+            output.WriteLine($"β {point.Beta:F3}: system mAP {point.System.MeanAveragePrecision:F5} top-1 {point.System.Cmc1:F4} NFR@1 {point.System.NegativeFlipRate1:F4}; " +
+                $"offline (heads) mAP {point.OfflineHeads.MeanAveragePrecision:F5}; largest difference {point.MaxDifferenceHeads:G3} (stored vectors: {point.MaxDifferenceStored:G3})");
+            Assert.True(point.MaxDifferenceHeads <= 1e-3, $"β = {point.Beta}: system and offline (head vectors) differ by {point.MaxDifferenceHeads}");
+            Assert.True(point.MaxDifferenceStored <= 1e-6, $"β = {point.Beta}: system and offline (stored vectors) differ by {point.MaxDifferenceStored}");
+            Assert.True(point.PredictedPrefix, $"β = {point.Beta}: the re-embedded items are not the start of the predicted order");
+        }
+
+        // The end points are the cross-model table: β = 1 is new/new, on the offline mode's own dataset too.
+        Assert.Equal(upgrade.Offline.CrossModel.NewNew.MeanAveragePrecision, upgrade.Points[2].System.MeanAveragePrecision, 3);
+        Assert.Equal(upgrade.Offline.CrossModel.OldOld.MeanAveragePrecision, report.OldOld.MeanAveragePrecision, 3);
+        Assert.Equal(upgrade.LazySelected, upgrade.Scored * upgrade.LazyFraction, 6);
+    }
+}
