@@ -239,7 +239,6 @@ public static class EvaluationApp
             };
             var output = parse.GetValue(ReportOption)!.FullName;
             var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), Console.Out);
-            var system = SystemEvaluation.RunAsync(zoo, ModelZoo.V1, versions, pool, protocol, options, Options(parse), CommandLine(parse), Console.Out).GetAwaiter().GetResult();
             var report = File.Exists(Path.Combine(output, ReportWriter.JsonFile)) ? ReportWriter.Read(output) : null;
             if (report?.Protocol is { } offline && (offline.Seed != protocol.Seed || offline.GallerySize != protocol.GallerySize || offline.Queries != protocol.Queries))
             {
@@ -247,9 +246,14 @@ public static class EvaluationApp
                 report = null;
             }
 
-            report ??= new EvaluationReport("Model upgrades on the Fashion-MNIST model zoo (system mode only)", CommandLine(parse), system.Upgrades.Select(u => u.Offline).ToList(), ZooNotes()) { Protocol = protocol };
-            report = report with { System = system };
-            foreach (var path in ReportWriter.Write(report, output)) Console.WriteLine($"wrote {path}");
+            IReadOnlyList<string> Write(SystemReport system) =>
+                ReportWriter.Write((report ?? new EvaluationReport("Model upgrades on the Fashion-MNIST model zoo (system mode only)", CommandLine(parse), system.Upgrades.Select(u => u.Offline).ToList(), ZooNotes()) { Protocol = protocol })
+                    with { System = system }, output);
+
+            // The report is written after every upgrade too: a run of half an hour keeps what it measured if it is stopped.
+            var system = SystemEvaluation.RunAsync(zoo, ModelZoo.V1, versions, pool, protocol, options, Options(parse), CommandLine(parse), Console.Out,
+                partial => Console.WriteLine($"system: report written with {partial.Upgrades.Count} upgrade(s) ({Write(partial).Count} files)")).GetAwaiter().GetResult();
+            foreach (var path in Write(system)) Console.WriteLine($"wrote {path}");
             return Ok;
         }));
         return command;

@@ -52,10 +52,13 @@ public static class SystemEvaluation
     /// <summary>A budget so small that no round grants an item: the lazy rollout scores and selects, and re-embeds nothing.</summary>
     private const double NoBudget = 1e-6;
 
-    /// <summary>Runs the upgrades <paramref name="oldName"/> → each of <paramref name="newNames"/> (zoo names) and measures them.</summary>
+    /// <summary>
+    /// Runs the upgrades <paramref name="oldName"/> → each of <paramref name="newNames"/> (zoo names) and measures them;
+    /// <paramref name="completed"/> gets the report so far after each upgrade.
+    /// </summary>
     public static async Task<SystemReport> RunAsync(
         string zooDirectory, string oldName, IReadOnlyList<string> newNames, ImagePool pool, UserProtocol protocol, SystemOptions options,
-        UpgradeEvaluationOptions offlineOptions, string command, TextWriter log)
+        UpgradeEvaluationOptions offlineOptions, string command, TextWriter log, Action<SystemReport>? completed = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(zooDirectory);
         ArgumentNullException.ThrowIfNull(newNames);
@@ -72,7 +75,7 @@ public static class SystemEvaluation
         var host = await SiloHost.StartAsync(options.BasePort);
         try
         {
-            return await RunAsync(host, zooDirectory, oldName, newNames, pool, users, protocol, options, offlineOptions, command, log, total);
+            return await RunAsync(host, zooDirectory, oldName, newNames, pool, users, protocol, options, offlineOptions, command, log, total, completed);
         }
         finally
         {
@@ -90,7 +93,7 @@ public static class SystemEvaluation
 
     private static async Task<SystemReport> RunAsync(
         SiloHost host, string zooDirectory, string oldName, IReadOnlyList<string> newNames, ImagePool pool, IReadOnlyList<SimulatedUser> users, UserProtocol protocol,
-        SystemOptions options, UpgradeEvaluationOptions offlineOptions, string command, TextWriter log, Stopwatch total)
+        SystemOptions options, UpgradeEvaluationOptions offlineOptions, string command, TextWriter log, Stopwatch total, Action<SystemReport>? completed)
     {
         var run = new Run(host, pool, users, protocol, options, log);
 
@@ -110,12 +113,7 @@ public static class SystemEvaluation
 
         var oldHead = ModelZoo.LoadHead(zooDirectory, oldName);
         var upgrades = new List<SystemUpgradeResult>();
-        foreach (var newName in newNames)
-        {
-            upgrades.Add(await run.UpgradeAsync(zooDirectory, oldName, oldHead, newName, oldQueries, baseline, baselineTop1, offlineOptions));
-        }
-
-        return new SystemReport
+        SystemReport Report() => new()
         {
             Command = command,
             Protocol = protocol,
@@ -124,9 +122,17 @@ public static class SystemEvaluation
             IngestSeconds = ingestSeconds,
             IngestRate = ingestRate,
             OldOld = oldOld,
-            Upgrades = upgrades,
+            Upgrades = upgrades.ToList(),
             TotalSeconds = total.Elapsed.TotalSeconds,
         };
+
+        foreach (var newName in newNames)
+        {
+            upgrades.Add(await run.UpgradeAsync(zooDirectory, oldName, oldHead, newName, oldQueries, baseline, baselineTop1, offlineOptions));
+            completed?.Invoke(Report()); // a long run keeps what it measured if it is stopped later
+        }
+
+        return Report();
     }
 
     /// <summary>"kind:v1" → "kind:fm-v1": a zoo lineage naming zoo versions, renamed with the prefix.</summary>
@@ -270,6 +276,7 @@ public static class SystemEvaluation
             var budget = options.MaxItemsPerSecond ?? Math.Max(2, Math.Round(DefaultBudgetShare * calibration.SampleSize / Math.Max(1e-3, calibration.Duration.TotalSeconds)));
             log.WriteLine(Invariant($"system:   backfill budget {budget:F0} items/s (the calibration embedded {calibration.SampleSize} images in {calibration.Duration.TotalSeconds:F1} s)"));
             var second = await StartAsync(new RolloutRequest(to, BackfillPolicy.Full, options.Threshold, budget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery));
+            log.WriteLine(Invariant($"system:   rollout 2 (full, calibration reused): activated after {second.ToActivation:F1} s, first {to} answer after {second.ToFirstQuery:F1} s"));
             var measured = new List<(double Requested, Measured Measured)>();
             if (options.Points.Contains(0)) measured.Add((0, zero));
             var paused = TimeSpan.Zero;
