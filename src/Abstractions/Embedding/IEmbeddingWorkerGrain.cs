@@ -15,7 +15,11 @@ public sealed record EmbedOutcome([property: Id(0)] float[]? Vector, [property: 
 public interface IEmbeddingWorkerGrain : IGrainWithIntegerKey
 {
     /// <summary>Embeds stored images by content hash; one outcome per hash, in order. A bad image fails alone.</summary>
-    [Alias("embed-stored")]
+    /// <remarks>
+    /// Calls from many galleries queue behind each other at a silo's pipeline (a batch is tens of images at ~50 img/s on
+    /// a small CPU silo), so the default 30 s timeout would fail calls that are merely waiting their turn.
+    /// </remarks>
+    [Alias("embed-stored"), ResponseTimeout("00:05:00")]
     Task<IReadOnlyList<EmbedOutcome>> EmbedStoredAsync(string modelVersion, IReadOnlyList<string> contentHashes);
 
     /// <summary>Embeds one image given as bytes (a search query). Throws <see cref="IndexerException"/> for a bad image.</summary>

@@ -76,6 +76,7 @@ public sealed partial class RolloutGrain(
     private readonly ILogger _logger = logger;
     private readonly CancellationTokenSource _deactivating = new();
     private Task? _loop;
+    private RolloutRecord? _loopFor;
     private double _carry;
 
     private RolloutRecord? Current => state.State.Current;
@@ -278,11 +279,38 @@ public sealed partial class RolloutGrain(
     private RolloutRecord RequireActive() =>
         Current is { IsActive: true } rollout ? rollout : throw new IndexerException(IndexerErrorCode.Conflict, "no rollout is in progress");
 
+    /// <summary>
+    /// Runs the current rollout's background work unless it already runs. A loop still finishing an earlier rollout
+    /// (one rolled back a moment ago) is awaited first rather than taken for this rollout's loop.
+    /// </summary>
     private void EnsureRunning()
     {
-        if (_loop is { IsCompleted: false } || _deactivating.IsCancellationRequested) return;
+        if (_deactivating.IsCancellationRequested) return;
         if (Current is not { Phase: RolloutPhase.Calibrating or RolloutPhase.Backfilling } rollout) return;
+        if (_loop is { IsCompleted: false } running)
+        {
+            if (ReferenceEquals(_loopFor, rollout)) return;
+            _loopFor = rollout;
+            _loop = RunAfterAsync(running, rollout);
+            return;
+        }
+
+        _loopFor = rollout;
         _loop = RunAsync(rollout);
+    }
+
+    private async Task RunAfterAsync(Task previous, RolloutRecord rollout)
+    {
+        try
+        {
+            await previous;
+        }
+        catch (Exception)
+        {
+            // the earlier rollout's failure is its own; it was logged there
+        }
+
+        if (ReferenceEquals(rollout, Current)) await RunAsync(rollout);
     }
 
     private async Task RunAsync(RolloutRecord rollout)

@@ -265,6 +265,25 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
     }
 
     [Fact]
+    public async Task Start_RightAfterARollback_RunsAtOnceInsteadOfWaitingForTheResumeReminder()
+    {
+        await fixture.SettleAsync();
+        var target = await fixture.RegisterRotatedAsync("restart", seed: 27);
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 800));
+        await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating, TimeSpan.FromMinutes(4));
+        await Operator.RolloutActionAsync("rollback");
+
+        // The calibration is reused, so activation takes seconds; the resume reminder would come after a minute.
+        var started = DateTimeOffset.UtcNow;
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 800));
+        var again = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating, TimeSpan.FromMinutes(4));
+
+        Assert.Equal(RolloutPhase.Backfilled, again.Phase);
+        Assert.True(again.ActivatedAt!.Value - started < TimeSpan.FromSeconds(30), $"activated {(again.ActivatedAt.Value - started).TotalSeconds:F1} s after start");
+        await Operator.RolloutActionAsync("rollback");
+    }
+
+    [Fact]
     public async Task Start_WithBadArguments_IsRefusedAndChangesNothing()
     {
         var before = await Operator.ListModelsAsync();
