@@ -77,32 +77,11 @@ public static class LazyPolicy
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(result);
-        var galleries = dataset.Galleries;
-        int dOld = dataset.OldDimension, dNew = dataset.NewDimension;
-        var calibration = UpgradeEvaluation.DrawCalibration(galleries, options.CalibrationSize, options.Seed);
-        var count = calibration.Sum(c => c.Length);
-        var calibrationOld = new float[count * dOld];
-        var calibrationNew = new float[count * dNew];
-        var row = 0;
-        for (var g = 0; g < galleries.Count; g++)
-        {
-            foreach (var i in calibration[g])
-            {
-                galleries[g].OldVectors.Span.Slice(i * dOld, dOld).CopyTo(calibrationOld.AsSpan(row * dOld, dOld));
-                galleries[g].NewVectors.Span.Slice(i * dNew, dNew).CopyTo(calibrationNew.AsSpan(row * dNew, dNew));
-                row++;
-            }
-        }
-
-        var fit = options.UseMap
-            ? MapFitter.Fit(calibrationOld, calibrationNew, count, dOld, dNew, options.MapHeldOutFraction, options.RidgePenalties, options.Seed)
-            : null;
-        var map = fit?.Best ?? LinearMap.Identity(dOld);
-        var agreements = MapFitter.Agreements(map, calibrationOld, calibrationNew, Enumerable.Range(0, count).ToArray());
-        var predictor = CompatibilityPredictor.Fit(calibrationOld, agreements, dOld, options.Seed);
-        var evaluation = new BackfillEvaluation(dataset, options.UseMap ? map : null);
+        var calibrated = UpgradeEvaluation.Calibrate(dataset, options);
+        var count = calibrated.Count;
+        var evaluation = new BackfillEvaluation(dataset, options.UseMap ? calibrated.Map : null);
         var truth = evaluation.Agreements();
-        var predicted = galleries.Select(g => Enumerable.Range(0, g.Count).Select(i => predictor.Predict(g.OldVectors.Span.Slice(i * dOld, dOld))).ToArray()).ToArray();
+        var predicted = calibrated.Predicted;
 
         LazyPolicyPoint At(double threshold)
         {

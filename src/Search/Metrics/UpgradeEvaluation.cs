@@ -189,39 +189,11 @@ public static class UpgradeEvaluation
         var galleries = dataset.Galleries;
         int dOld = dataset.OldDimension, dNew = dataset.NewDimension;
 
-        // Calibration: the same number of items from every gallery where sizes allow, drawn at random within each.
-        var calibration = DrawCalibration(galleries, options.CalibrationSize, options.Seed);
-        var calibrationCount = calibration.Sum(c => c.Length);
-        if (calibrationCount < 8) throw new ArgumentException($"only {calibrationCount} items could be drawn for calibration; at least 8 are needed", nameof(dataset));
-        var calibrationOld = new float[calibrationCount * dOld];
-        var calibrationNew = new float[calibrationCount * dNew];
-        var row = 0;
-        for (var g = 0; g < galleries.Count; g++)
-        {
-            foreach (var i in calibration[g])
-            {
-                galleries[g].OldVectors.Span.Slice(i * dOld, dOld).CopyTo(calibrationOld.AsSpan(row * dOld, dOld));
-                galleries[g].NewVectors.Span.Slice(i * dNew, dNew).CopyTo(calibrationNew.AsSpan(row * dNew, dNew));
-                row++;
-            }
-        }
-
-        MapFit? fit = options.UseMap
-            ? MapFitter.Fit(calibrationOld, calibrationNew, calibrationCount, dOld, dNew, options.MapHeldOutFraction, options.RidgePenalties, options.Seed)
-            : null;
-        var map = fit?.Best ?? LinearMap.Identity(dOld);
-        var calibrationAgreement = MapFitter.Agreements(map, calibrationOld, calibrationNew, Enumerable.Range(0, calibrationCount).ToArray());
-        var predictor = CompatibilityPredictor.Fit(calibrationOld, calibrationAgreement, dOld, options.Seed);
-
+        var calibrated = Calibrate(dataset, options);
+        var (calibration, calibrationCount, fit, map, predictor, predicted) =
+            (calibrated.Items, calibrated.Count, calibrated.Fit, calibrated.Map, calibrated.Predictor, calibrated.Predicted);
         var evaluation = new BackfillEvaluation(dataset, options.UseMap ? map : null);
         var agreements = evaluation.Agreements();
-        var predicted = new double[galleries.Count][];
-        Parallel.For(0, galleries.Count, g =>
-        {
-            var old = galleries[g].OldVectors;
-            predicted[g] = new double[galleries[g].Count];
-            for (var i = 0; i < predicted[g].Length; i++) predicted[g][i] = predictor.Predict(old.Span.Slice(i * dOld, dOld));
-        });
 
         // HashCode.Combine would differ from process to process; a plain formula keeps runs reproducible.
         var randomOrder = galleries.Select((g, k) => (IReadOnlyList<int>)BackfillOrdering.Random(g.Count, unchecked((options.Seed * 7919) + k))).ToArray();
@@ -299,6 +271,53 @@ public static class UpgradeEvaluation
         return result with { Elapsed = clock.Elapsed };
     }
 
+    /// <summary>
+    /// The calibration of an upgrade as the evaluation performs it: the sample drawn evenly across galleries
+    /// (<see cref="DrawCalibration"/>), the map fitted on it (identity without <see cref="UpgradeEvaluationOptions.UseMap"/>),
+    /// the compatibility predictor fitted on its agreements, and every gallery item's predicted compatibility.
+    /// Deterministic for a dataset and options, so other measurements of the same upgrade can reuse it.
+    /// </summary>
+    public static UpgradeCalibration Calibrate(EvaluationDataset dataset, UpgradeEvaluationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentNullException.ThrowIfNull(options);
+        var galleries = dataset.Galleries;
+        int dOld = dataset.OldDimension, dNew = dataset.NewDimension;
+
+        // Calibration: the same number of items from every gallery where sizes allow, drawn at random within each.
+        var calibration = DrawCalibration(galleries, options.CalibrationSize, options.Seed);
+        var calibrationCount = calibration.Sum(c => c.Length);
+        if (calibrationCount < 8) throw new ArgumentException($"only {calibrationCount} items could be drawn for calibration; at least 8 are needed", nameof(dataset));
+        var calibrationOld = new float[calibrationCount * dOld];
+        var calibrationNew = new float[calibrationCount * dNew];
+        var row = 0;
+        for (var g = 0; g < galleries.Count; g++)
+        {
+            foreach (var i in calibration[g])
+            {
+                galleries[g].OldVectors.Span.Slice(i * dOld, dOld).CopyTo(calibrationOld.AsSpan(row * dOld, dOld));
+                galleries[g].NewVectors.Span.Slice(i * dNew, dNew).CopyTo(calibrationNew.AsSpan(row * dNew, dNew));
+                row++;
+            }
+        }
+
+        MapFit? fit = options.UseMap
+            ? MapFitter.Fit(calibrationOld, calibrationNew, calibrationCount, dOld, dNew, options.MapHeldOutFraction, options.RidgePenalties, options.Seed)
+            : null;
+        var map = fit?.Best ?? LinearMap.Identity(dOld);
+        var calibrationAgreement = MapFitter.Agreements(map, calibrationOld, calibrationNew, Enumerable.Range(0, calibrationCount).ToArray());
+        var predictor = CompatibilityPredictor.Fit(calibrationOld, calibrationAgreement, dOld, options.Seed);
+        var predicted = new double[galleries.Count][];
+        Parallel.For(0, galleries.Count, g =>
+        {
+            var old = galleries[g].OldVectors;
+            predicted[g] = new double[galleries[g].Count];
+            for (var i = 0; i < predicted[g].Length; i++) predicted[g][i] = predictor.Predict(old.Span.Slice(i * dOld, dOld));
+        });
+
+        return new UpgradeCalibration(calibration, calibrationCount, fit, map, predictor, predicted);
+    }
+
     /// <summary>Per gallery, the items drawn for calibration: <see cref="SampleAllocation"/> shares, a seeded random pick within each.</summary>
     public static int[][] DrawCalibration(IReadOnlyList<EvaluationGallery> galleries, int total, int seed)
     {
@@ -317,3 +336,10 @@ public static class UpgradeEvaluation
         return drawn;
     }
 }
+
+/// <summary>
+/// An upgrade's calibration (<see cref="UpgradeEvaluation.Calibrate"/>): the sample's item indices per gallery and their
+/// count, the map fit (null without a map) and the map used, the predictor, and each gallery item's predicted compatibility.
+/// </summary>
+public sealed record UpgradeCalibration(
+    int[][] Items, int Count, MapFit? Fit, LinearMap Map, CompatibilityPredictor Predictor, double[][] Predicted);
