@@ -6,9 +6,13 @@ namespace Indexer.Grains.Embedding;
 
 /// <summary>
 /// Stateless worker: any silo can serve a call, and calls run in parallel on it. It only translates between the grain
-/// contract and the silo's <see cref="EmbeddingPipeline"/>, which owns batching and the ONNX sessions.
+/// contract and the silo's <see cref="EmbeddingPipeline"/>, which owns batching, priorities and the ONNX sessions.
+/// Reentrant, because it holds no state and a call only waits: without it a search query's embedding queued behind a
+/// whole bulk call (16-64 images of a backfill or an upload) on each of the silo's few activations, and the pipeline's
+/// interactive lane never saw it in time.
 /// </summary>
 [StatelessWorker]
+[Reentrant]
 public sealed class EmbeddingWorkerGrain(EmbeddingPipeline pipeline) : Grain, IEmbeddingWorkerGrain
 {
     public async Task<IReadOnlyList<EmbedOutcome>> EmbedStoredAsync(string modelVersion, IReadOnlyList<string> contentHashes)

@@ -109,8 +109,9 @@ public sealed partial class ModelRunner : IDisposable
     {
         var maxBatch = Math.Min(_options.MaxBatchSize, _embedder.MaxBatch);
         var batch = new List<Request>(maxBatch);
-        var input = new float[maxBatch * _tensorLength];
-        var output = new float[maxBatch * _embedder.Dimension];
+        var buffers = new Buffers(maxBatch * _tensorLength, maxBatch * _embedder.Dimension);
+        var urgentBatch = new List<Request>(maxBatch);
+        var urgentBuffers = new Buffers(maxBatch * _tensorLength, maxBatch * _embedder.Dimension);
         var (urgent, bulk) = (_interactive.Reader, _queue.Reader);
         while (Wait(urgent, bulk, Timeout.InfiniteTimeSpan))
         {
@@ -128,7 +129,15 @@ public sealed partial class ModelRunner : IDisposable
                 if (remaining <= TimeSpan.Zero || !Wait(urgent, bulk, remaining)) break;
             }
 
-            if (batch.Count > 0) RunBatch(batch, input, output);
+            if (batch.Count == 0) continue;
+            // A query that arrives while a bulk batch runs waits for one slice, not the whole batch: between slices,
+            // whatever the interactive lane holds runs first.
+            RunBatch(batch, buffers, _decodeOnInferenceThread ? _options.BulkSliceSize : maxBatch, beforeSlice: () =>
+            {
+                urgentBatch.Clear();
+                while (urgentBatch.Count < maxBatch && urgent.TryRead(out var waiting)) urgentBatch.Add(waiting);
+                if (urgentBatch.Count > 0) RunBatch(urgentBatch, urgentBuffers, maxBatch, beforeSlice: null);
+            });
         }
     }
 
@@ -153,9 +162,10 @@ public sealed partial class ModelRunner : IDisposable
         }
     }
 
-    private void RunBatch(List<Request> batch, float[] input, float[] output)
+    private void RunBatch(List<Request> batch, Buffers buffers, int sliceSize, Action? beforeSlice)
     {
         _telemetry.EmbeddingQueueDepth.Add(-batch.Count, _versionTag);
+        var input = buffers.Input;
         // Fill the input tensor; an image that fails to decode fails alone and leaves no gap in the batch.
         var rows = new List<Request>(batch.Count);
         foreach (var request in batch)
@@ -182,18 +192,26 @@ public sealed partial class ModelRunner : IDisposable
             rows.Add(request);
         }
 
-        var n = rows.Count;
-        if (n == 0) return;
+        for (var start = 0; start < rows.Count; start += sliceSize)
+        {
+            if (start > 0) beforeSlice?.Invoke();
+            RunSlice(rows, start, Math.Min(sliceSize, rows.Count - start), buffers);
+        }
+    }
+
+    /// <summary>One inference call over rows [start, start + n) of the batch, whose tensors are in <paramref name="buffers"/>.</summary>
+    private void RunSlice(List<Request> rows, int start, int n, Buffers buffers)
+    {
         var dimension = _embedder.Dimension;
         var started = Stopwatch.GetTimestamp();
         try
         {
-            _embedder.Embed(input.AsSpan(0, n * _tensorLength), n, output.AsSpan(0, n * dimension));
+            _embedder.Embed(buffers.Input.AsSpan(start * _tensorLength, n * _tensorLength), n, buffers.Output.AsSpan(0, n * dimension));
         }
         catch (Exception ex)
         {
             LogInferenceFailed(ex, Manifest.Version, n);
-            foreach (var request in rows) request.Result.TrySetException(ex);
+            for (var i = start; i < start + n; i++) rows[i].Result.TrySetException(ex);
             _telemetry.ImagesEmbedded.Add(n, _versionTag, new("outcome", "error"));
             return;
         }
@@ -203,7 +221,7 @@ public sealed partial class ModelRunner : IDisposable
         _telemetry.ImagesEmbedded.Add(n, _versionTag, new("outcome", "ok"));
         for (var i = 0; i < n; i++)
         {
-            rows[i].Result.TrySetResult(output.AsSpan(i * dimension, dimension).ToArray());
+            rows[start + i].Result.TrySetResult(buffers.Output.AsSpan(i * dimension, dimension).ToArray());
         }
     }
 
@@ -215,6 +233,15 @@ public sealed partial class ModelRunner : IDisposable
         _telemetry.ModelUnloaded(Manifest.Version);
         _embedder.Dispose();
         _decodeSlots.Dispose();
+    }
+
+    /// <summary>One batch's input tensors and output vectors, reused from batch to batch.</summary>
+    private sealed record Buffers(float[] Input, float[] Output)
+    {
+        public Buffers(int inputLength, int outputLength)
+            : this(new float[inputLength], new float[outputLength])
+        {
+        }
     }
 
     /// <summary>An image to embed: preprocessed already (<see cref="Tensor"/>) or still encoded (<see cref="Image"/>).</summary>
