@@ -17,7 +17,7 @@ namespace Indexer.Benchmarks;
 /// </summary>
 public static class RolloutBenchmark
 {
-    public const string Usage = "rollout [--items 800] [--sample 800]   start-to-first-query, backfill vs ingest throughput, search p99, map cost";
+    public const string Usage = "rollout [--items 800] [--sample 800] [--search-rate 2]   start-to-first-query, backfill vs ingest throughput, search p99 (queries/s; 0: back to back), own-space cost, map cost";
 
     /// <summary>Ports of the benchmark's silo and Azurite, apart from the tests' and the local run's.</summary>
     private const int BasePort = 5280;
@@ -27,10 +27,12 @@ public static class RolloutBenchmark
         var items = Options.Int(args, "--items", 800);
         if (items > 1800) throw new ArgumentException("--items: at most 1800 (the sample images after them are the queries)");
         var sample = Options.Int(args, "--sample", 800);
-        return RunAsync(items, sample).GetAwaiter().GetResult();
+        var rate = Options.Int(args, "--search-rate", 2);
+        if (rate < 0) throw new ArgumentException("--search-rate: queries per second, 0 for back to back");
+        return RunAsync(items, sample, rate).GetAwaiter().GetResult();
     }
 
-    private static async Task<int> RunAsync(int items, int sample)
+    private static async Task<int> RunAsync(int items, int sample, int rate)
     {
         MapCost();
         await using var host = await SiloHost.StartAsync(BasePort);
@@ -44,8 +46,9 @@ public static class RolloutBenchmark
         var ingestRate = items / Stopwatch.GetElapsedTime(started).TotalSeconds;
         Console.WriteLine($"ingest (HTTP upload, embed, write) of {items} images: {ingestRate:F1} img/s");
 
-        var idle = await SearchLatenciesAsync(alice, TimeSpan.FromSeconds(10), null);
-        Console.WriteLine($"search while idle: {Describe(idle)}");
+        var load = rate == 0 ? "back to back" : $"{rate} per second";
+        var idle = await SearchLatenciesAsync(alice, TimeSpan.FromSeconds(rate == 0 ? 10 : 30), null, rate);
+        Console.WriteLine($"search while idle, {load}: {Describe(idle)}");
 
         var backbone = ResNet18Model.Import(ResNet18Model.DefaultModelPath, ResNet18Model.DefaultPreprocessPath, "base");
         foreach (var (version, seed) in new[] { ("bench-a", 1), ("bench-b", 2) })
@@ -58,10 +61,18 @@ public static class RolloutBenchmark
         var cold = await TimeToFirstNewQueryAsync(host, "bench-a", BackfillPolicy.None, sample);
         await ops.RolloutActionAsync("rollback");
         var warm = await TimeToFirstNewQueryAsync(host, "bench-a", BackfillPolicy.None, sample);
+        var mapped = await SearchLatenciesAsync(alice, TimeSpan.FromSeconds(10), null, 0);
+        await ops.RolloutActionAsync("rollback");
+
+        // The own-space route: every query embedded by both versions.
+        await TimeToFirstNewQueryAsync(host, "bench-a", BackfillPolicy.None, sample, RoutePreference.OwnSpace);
+        var ownSpace = await SearchLatenciesAsync(alice, TimeSpan.FromSeconds(10), null, 0);
         await ops.RolloutActionAsync("rollback");
         Console.WriteLine($"rollout start -> first query served by the new version: {cold.Total.TotalSeconds:F2} s with calibration " +
             $"({cold.ToActivation.TotalSeconds:F2} s to activation), {warm.Total.TotalSeconds:F2} s with the calibration reused " +
             $"({warm.ToActivation.TotalSeconds:F2} s to activation); activation -> first answer {warm.ActivationToAnswer.TotalMilliseconds:F0} ms");
+        Console.WriteLine($"search back to back, old items mapped: {Describe(mapped)}");
+        Console.WriteLine($"search back to back, old items in their own space (two embeddings per query): {Describe(ownSpace)}; p50 {P(ownSpace, 0.5) / P(mapped, 0.5):F2}x mapped");
 
         // 3. A full backfill with a client searching all along.
         // Calibrate bench-b first, so that the timed part is the backfill alone.
@@ -71,14 +82,14 @@ public static class RolloutBenchmark
         await WaitAsync(ops, s => s.ActivatedAt is not null);
         var backfillStarted = Stopwatch.GetTimestamp();
         using var stop = new CancellationTokenSource();
-        var during = SearchLatenciesAsync(alice, TimeSpan.FromHours(1), stop.Token);
+        var during = SearchLatenciesAsync(alice, TimeSpan.FromHours(1), stop.Token, rate);
         var done = await WaitAsync(ops, s => s.Phase != RolloutPhase.Backfilling && s.Phase != RolloutPhase.Calibrating);
         var backfillSeconds = Stopwatch.GetElapsedTime(backfillStarted).TotalSeconds;
         await stop.CancelAsync();
         var busy = await during;
         var backfillRate = done.Done / backfillSeconds;
         Console.WriteLine($"full backfill of {done.Done} items: {backfillSeconds:F1} s = {backfillRate:F1} img/s = {backfillRate / ingestRate:P0} of ingest throughput (target: at least 90%) -> {(backfillRate >= 0.9 * ingestRate ? "met" : "NOT met")}");
-        Console.WriteLine($"search during the backfill: {Describe(busy)}; p99 {P(busy, 0.99) / P(idle, 0.99):F2}x idle (target: at most 2x) -> {(P(busy, 0.99) <= 2 * P(idle, 0.99) ? "met" : "NOT met")}");
+        Console.WriteLine($"search during the backfill, {load}: {Describe(busy)}; p99 {P(busy, 0.99) / P(idle, 0.99):F2}x idle (target: at most 2x) -> {(P(busy, 0.99) <= 2 * P(idle, 0.99) ? "met" : "NOT met")}");
         return 0;
     }
 
@@ -106,11 +117,11 @@ public static class RolloutBenchmark
     }
 
     private static async Task<(TimeSpan Total, TimeSpan ToActivation, TimeSpan ActivationToAnswer)> TimeToFirstNewQueryAsync(
-        SiloHost host, string version, BackfillPolicy policy, int sample)
+        SiloHost host, string version, BackfillPolicy policy, int sample, RoutePreference route = RoutePreference.Auto)
     {
         var query = SampleImages.Images.EncodePng(1990);
         var started = Stopwatch.GetTimestamp();
-        await host.Operator.StartRolloutAsync(new RolloutRequest(version, policy, SampleSize: sample));
+        await host.Operator.StartRolloutAsync(new RolloutRequest(version, policy, SampleSize: sample, Route: route));
         TimeSpan? activated = null;
         while (true)
         {
@@ -136,12 +147,33 @@ public static class RolloutBenchmark
         }
     }
 
-    private static async Task<List<double>> SearchLatenciesAsync(IndexerHttpClient client, TimeSpan duration, CancellationToken? stop)
+    /// <summary>
+    /// One client searching by image: <paramref name="rate"/> queries per second on a fixed schedule (a late query starts
+    /// at once, the next ones keep the schedule), or back to back when 0.
+    /// </summary>
+    private static async Task<List<double>> SearchLatenciesAsync(IndexerHttpClient client, TimeSpan duration, CancellationToken? stop, int rate)
     {
         var latencies = new List<double>();
-        var deadline = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var begin = Stopwatch.GetTimestamp();
+        var deadline = begin + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         for (var i = 0; Stopwatch.GetTimestamp() < deadline && stop?.IsCancellationRequested != true; i++)
         {
+            if (rate > 0)
+            {
+                var due = TimeSpan.FromSeconds((double)i / rate) - Stopwatch.GetElapsedTime(begin);
+                if (due > TimeSpan.Zero)
+                {
+                    try
+                    {
+                        await Task.Delay(due, stop ?? CancellationToken.None);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                }
+            }
+
             var started = Stopwatch.GetTimestamp();
             await client.SearchByImageAsync("bench", SampleImages.Images.EncodePng(1900 + i % 50), 10);
             latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);

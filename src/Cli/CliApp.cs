@@ -285,14 +285,25 @@ public static class CliApp
         var sample = new Option<int>("--sample") { Description = "calibration sample size, when the upgrade has not been calibrated yet", DefaultValueFactory = _ => Models.RolloutRequest.DefaultSampleSize };
         var stopOnFailedClaim = new Option<bool>("--stop-on-failed-claim") { Description = "stop instead of falling back to a map when a compatibility claim fails verification" };
         var evaluation = new Option<string?>("--evaluation-gallery") { Description = "a labeled gallery (user/gallery; items with a 'label') to measure the cross-model table on and verify a compatibility claim" };
+        var route = new Option<string>("--route")
+        {
+            Description = "how old items are served until backfilled: auto (compatible or mapped; own-space when labeled data shows the map finding them worse), map, or own-space (queries embedded with both versions)",
+            DefaultValueFactory = _ => "auto",
+        };
+        route.AcceptOnlyFromAmong("auto", "map", "own-space");
         var watch = new Option<bool>("--watch") { Description = "follow the rollout's progress until its backfill ends" };
-        var start = new Command("start", "start rolling out a new model version (operators only)") { to, policy, threshold, rate, fraction, sample, stopOnFailedClaim, evaluation, watch };
+        var start = new Command("start", "start rolling out a new model version (operators only)") { to, policy, threshold, rate, fraction, sample, stopOnFailedClaim, evaluation, route, watch };
         start.SetAction((parse, ct) => Run(async () =>
         {
             var client = Connect(parse);
             var request = new Models.RolloutRequest(parse.GetValue(to)!, parse.GetValue(policy), parse.GetValue(threshold), parse.GetValue(rate),
                 parse.GetValue(fraction), parse.GetValue(sample), parse.GetValue(stopOnFailedClaim) ? Models.FailedClaimAction.Stop : Models.FailedClaimAction.UseMap,
-                parse.GetValue(evaluation));
+                parse.GetValue(evaluation), parse.GetValue(route) switch
+                {
+                    "map" => Models.RoutePreference.Map,
+                    "own-space" => Models.RoutePreference.OwnSpace,
+                    _ => Models.RoutePreference.Auto,
+                });
             var status = await client.StartRolloutAsync(request, ct);
             if (parse.GetValue(watch)) status = await Output.WatchRolloutAsync(client, ct);
             Output.Rollout(status);

@@ -138,9 +138,13 @@ public sealed class GalleryClient
         return rejected.Count == 0 ? result : result with { Rejected = [.. rejected, .. result.Rejected] };
     }
 
-    /// <summary>Embeds <paramref name="image"/> with the current model version and searches the gallery with it.</summary>
+    /// <summary>
+    /// Searches the gallery with <paramref name="image"/>, embedded by the gallery with the serving model version (and
+    /// with an old version too where old items are served in their own space).
+    /// </summary>
     public async Task<SearchResult> SearchByImageAsync(ReadOnlyMemory<byte> image, int k)
     {
+        // A corrupt or oversized image is refused here, before it travels to the cluster.
         try
         {
             ImageDecoder.Probe(image.Span, ImageLimits.Default);
@@ -150,12 +154,7 @@ public sealed class GalleryClient
             throw new IndexerException(IndexerErrorCode.InvalidImage, ex.Message);
         }
 
-        // Fail on a missing gallery before spending an embedding on the query.
-        await _gallery.GetStatsAsync();
-        var version = await _grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).GetCurrentAsync()
-            ?? throw new IndexerException(IndexerErrorCode.Busy, "no model version is current yet");
-        var vector = await _grains.GetGrain<IEmbeddingWorkerGrain>(0).EmbedBytesAsync(version, image.ToArray());
-        return await _gallery.SearchAsync(new QueryEmbedding(version, vector), k);
+        return await _gallery.SearchByImageAsync(image.ToArray(), k);
     }
 
     public Task<SearchResult> SearchByItemAsync(string itemId, int k) => _gallery.SearchByItemAsync(itemId, k);

@@ -130,6 +130,13 @@ public sealed class BlobModelStore
     /// <summary>The stored compatibility predictor of the upgrade, or null when none was stored.</summary>
     public Task<byte[]?> GetPredictorAsync(string from, string to, CancellationToken ct) => GetUpgradeBlobAsync(from, to, ".predictor", ct);
 
+    /// <summary>Stores the upgrade's score calibration (encoded by the caller): how its old space's scores read in the new space's scale.</summary>
+    public Task PutScoreCalibrationAsync(string from, string to, ReadOnlyMemory<byte> calibration, CancellationToken ct) =>
+        PutUpgradeBlobAsync(from, to, ".scores", calibration, ct);
+
+    /// <summary>The stored score calibration of the upgrade, or null when none was stored.</summary>
+    public Task<byte[]?> GetScoreCalibrationAsync(string from, string to, CancellationToken ct) => GetUpgradeBlobAsync(from, to, ".scores", ct);
+
     private async Task PutUpgradeBlobAsync(string from, string to, string extension, ReadOnlyMemory<byte> content, CancellationToken ct)
     {
         ValidateVersion(from);

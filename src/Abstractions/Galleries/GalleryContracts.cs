@@ -52,9 +52,16 @@ public sealed record GalleryStats(
     [property: Id(8)] IReadOnlyList<ItemError> RecentFailures,
     [property: Id(9)] DateTimeOffset CreatedAt);
 
-/// <summary>A query vector and the model version that produced it.</summary>
+/// <summary>
+/// A query vector and the model version that produced it. <see cref="OtherVersions"/> may carry the same query embedded
+/// by other model versions: items served through an own-space route are compared with the one of their version (an item
+/// whose version is missing there is counted as excluded).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("indexer.query-embedding")]
-public sealed record QueryEmbedding([property: Id(0)] string ModelVersion, [property: Id(1)] float[] Vector);
+public sealed record QueryEmbedding(
+    [property: Id(0)] string ModelVersion,
+    [property: Id(1)] float[] Vector,
+    [property: Id(2)] IReadOnlyDictionary<string, float[]>? OtherVersions = null);
 
 /// <summary>One search hit. <see cref="Score"/> is the cosine similarity in the query's model space.</summary>
 [GenerateSerializer, Immutable, Alias("indexer.search-match")]
@@ -67,7 +74,7 @@ public sealed record SearchMatch(
 /// <summary>
 /// Search results and how they were served: <see cref="Searched"/> items were compared with the query;
 /// <see cref="Excluded"/> items were not, because they are held in a model version the query cannot be compared with
-/// yet. <see cref="Routes"/> splits the searched items by route ("same-version", "compatible", "mapped").
+/// yet. <see cref="Routes"/> splits the searched items by route ("same-version", "compatible", "mapped", "own-space").
 /// </summary>
 [GenerateSerializer, Immutable, Alias("indexer.search-result")]
 public sealed record SearchResult(

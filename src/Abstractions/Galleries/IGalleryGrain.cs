@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace Indexer.Galleries;
 
 /// <summary>
@@ -21,6 +23,15 @@ public interface IGalleryGrain : IGrainWithStringKey
     /// <summary>Top-<paramref name="k"/> items most similar to the query vector.</summary>
     [Alias("search")]
     Task<SearchResult> SearchAsync(QueryEmbedding query, int k);
+
+    /// <summary>
+    /// Embeds <paramref name="image"/> with the serving plan's query version (and with the old version too when the
+    /// gallery serves old items through an own-space route) and searches with it. Interleaves with the gallery's other
+    /// calls while the embedding workers run, so concurrent searches do not queue behind each other's embeddings; the
+    /// search itself runs as an ordinary call.
+    /// </summary>
+    [Alias("search-by-image"), AlwaysInterleave]
+    Task<SearchResult> SearchByImageAsync(byte[] image, int k);
 
     /// <summary>
     /// Top-<paramref name="k"/> for several query vectors at once: queries of one model version share each pass over the

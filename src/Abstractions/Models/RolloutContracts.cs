@@ -14,6 +14,29 @@ public enum RouteKind
 
     /// <summary>The item cannot be compared with the query yet; it is counted, not searched, until it is backfilled.</summary>
     Excluded = 3,
+
+    /// <summary>
+    /// The query is also embedded with the stored version and the item is compared in its own space; scores are
+    /// calibrated into the query version's scale before results are merged. Old items rank exactly as before the upgrade,
+    /// so search never gets worse for them, at the price of a second embedding per query.
+    /// </summary>
+    OwnSpace = 4,
+}
+
+/// <summary>How a rollout serves the items that still hold only the old version.</summary>
+public enum RoutePreference
+{
+    /// <summary>
+    /// Compatible when verified, mapped otherwise; own-space when labeled evaluation data shows that the mapped old items
+    /// would be found worse than the old model found them (M(new, h(old)) &lt; M(old, old)).
+    /// </summary>
+    Auto = 0,
+
+    /// <summary>Compatible when verified, mapped otherwise (one embedding per query).</summary>
+    Map = 1,
+
+    /// <summary>Always own-space: the old model stays loaded and embeds every query a second time.</summary>
+    OwnSpace = 2,
 }
 
 /// <summary>The route from items stored in <see cref="From"/> to queries embedded with <see cref="To"/>.</summary>
@@ -98,6 +121,7 @@ public enum RolloutPhase
 /// A labeled gallery (<c>user/gallery</c>, items carrying a <c>label</c> metadata entry) on which to measure the
 /// cross-model table and verify a compatibility claim by the empirical criterion M(new, old) &gt; M(old, old).
 /// </param>
+/// <param name="Route">How items still held only in the old version are served until they are backfilled.</param>
 [GenerateSerializer, Immutable, Alias("indexer.rollout-request")]
 public sealed record RolloutRequest(
     [property: Id(0)] string To,
@@ -107,7 +131,8 @@ public sealed record RolloutRequest(
     [property: Id(4)] double? MaxFraction = null,
     [property: Id(5)] int SampleSize = RolloutRequest.DefaultSampleSize,
     [property: Id(6)] FailedClaimAction OnFailedClaim = FailedClaimAction.UseMap,
-    [property: Id(7)] string? EvaluationGallery = null)
+    [property: Id(7)] string? EvaluationGallery = null,
+    [property: Id(8)] RoutePreference Route = RoutePreference.Auto)
 {
     /// <summary>Most labeled items embedded with the new version to verify a claim: leave-one-out over them is quadratic.</summary>
     public const int MaxEvaluationItems = 2000;

@@ -24,6 +24,7 @@ public sealed partial class GalleryGrain
     private int _backfillCredit;
     private int _backfillInFlight;
     private Task? _backfillLoop;
+    private Task? _routing;
 
     private async Task<ServingPlan> GetPlanAsync(bool refresh = false)
     {
@@ -41,7 +42,28 @@ public sealed partial class GalleryGrain
     /// old-only items into the query's space. Queries of another version than the plan's are served over their own
     /// version only (a client that embedded before a switch still gets answers).
     /// </summary>
-    private async Task EnsureRoutesAsync(string queryVersion)
+    private Task EnsureRoutesAsync(string queryVersion)
+    {
+        // One routing at a time: searches by image interleave with other calls and may ask while another is routing.
+        if (_routing is { IsCompleted: false } running) return AfterAsync(running, queryVersion);
+        return _routing = RouteAsync(queryVersion);
+
+        async Task AfterAsync(Task earlier, string version)
+        {
+            try
+            {
+                await earlier;
+            }
+            catch (Exception)
+            {
+                // the earlier caller gets its own error; route again for this one
+            }
+
+            await EnsureRoutesAsync(version);
+        }
+    }
+
+    private async Task RouteAsync(string queryVersion)
     {
         var plan = await GetPlanAsync(refresh: _index.RoutedVersion != queryVersion && _plan?.QueryVersion != queryVersion);
         if (plan.QueryVersion != queryVersion || (_index.RoutedVersion == queryVersion && _routedEpoch == plan.Epoch)) return;
@@ -60,6 +82,11 @@ public sealed partial class GalleryGrain
                     var bytes = await models.GetMapAsync(route.From, route.To, CancellationToken.None)
                         ?? throw new InvalidOperationException($"the serving plan maps {route.From} to {route.To}, but no map is stored");
                     routes.Add(new IndexRoute(route.From, route.Kind, LinearMapCodec.Decode(bytes)));
+                    break;
+                case RouteKind.OwnSpace:
+                    var scores = await models.GetScoreCalibrationAsync(route.From, route.To, CancellationToken.None)
+                        ?? throw new InvalidOperationException($"the serving plan serves {route.From} in its own space, but no score calibration into {route.To} is stored");
+                    routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension), ScoreCalibrationCodec.Decode(scores)));
                     break;
             }
         }

@@ -224,6 +224,27 @@ public sealed partial class GalleryGrain(
         return results;
     }
 
+    public async Task<SearchResult> SearchByImageAsync(byte[] image, int k)
+    {
+        // Interleaves (see the contract): the index is only read here, and routing (EnsureRoutesAsync) replaces the routes
+        // in one synchronous step, so an interleaving turn sees either the old routes or the new ones; the search itself
+        // is an ordinary call to this grain.
+        RequireExists();
+        ArgumentNullException.ThrowIfNull(image);
+        RequireK(k);
+        // The registry's plan as of now, not the gallery's cached copy: a query right after a switch or a rollback is
+        // embedded with the version that serves from then on.
+        var plan = await GetPlanAsync(refresh: true);
+        var version = plan.QueryVersion ?? throw new IndexerException(IndexerErrorCode.Busy, "no model version is current yet");
+        await EnsureRoutesAsync(version);
+        var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
+        var others = _index.RoutedVersion == version ? _index.OwnSpaceVersions() : [];
+        var embeddings = await Task.WhenAll(new[] { version }.Concat(others).Select(v => worker.EmbedBytesAsync(v, image)));
+        var query = new QueryEmbedding(version, embeddings[0],
+            others.Count == 0 ? null : others.Select((v, i) => (v, embeddings[i + 1])).ToDictionary(p => p.v, p => p.Item2, StringComparer.Ordinal));
+        return await GrainFactory.GetGrain<IGalleryGrain>(this.GetPrimaryKeyString()).SearchAsync(query, k);
+    }
+
     public async Task<SearchResult> SearchByItemAsync(string itemId, int k)
     {
         RequireExists();
@@ -236,7 +257,42 @@ public sealed partial class GalleryGrain(
                 _pendingById.ContainsKey(itemId) ? $"item '{itemId}' is not indexed yet" : $"gallery {_key} has no item '{itemId}'");
         }
 
+        if (plan.QueryVersion is { } queryVersion && _index.RoutedVersion == queryVersion
+            && (query.ModelVersion != queryVersion || _index.OwnSpaceVersions().Count > 0))
+        {
+            query = await OwnSpaceQueryAsync(itemId, queryVersion, query);
+        }
+
         return TimedSearch(query, k, excludeId: itemId);
+    }
+
+    /// <summary>
+    /// The item as a query of <paramref name="queryVersion"/> with an embedding in every own-space version: its own vectors
+    /// where it holds them, its stored image embedded where it does not (an item served in its own space has no vector of
+    /// the query version yet). A version that cannot be had leaves that route's items excluded from this search.
+    /// </summary>
+    private async Task<QueryEmbedding> OwnSpaceQueryAsync(string itemId, string queryVersion, QueryEmbedding fallback)
+    {
+        _index.TryGet(itemId, out var item);
+        var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
+        async Task<float[]?> VectorAsync(string version)
+        {
+            if (_index.OwnVector(itemId, version) is { } own) return own;
+            if (version == fallback.ModelVersion) return fallback.Vector;
+            var outcome = (await worker.EmbedStoredAsync(version, [item.ContentHash]))[0];
+            if (outcome.Vector is null) LogQueryEmbeddingFailed(_key.ToString(), itemId, version, outcome.Error);
+            return outcome.Vector;
+        }
+
+        var primary = await VectorAsync(queryVersion);
+        if (primary is null) return fallback;
+        var others = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        foreach (var version in _index.OwnSpaceVersions())
+        {
+            if (await VectorAsync(version) is { } vector) others[version] = vector;
+        }
+
+        return new QueryEmbedding(queryVersion, primary, others);
     }
 
     public async Task<bool> DeleteItemAsync(string itemId)
@@ -655,6 +711,9 @@ public sealed partial class GalleryGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: embedding a batch of {Count} failed; retrying in {Delay}")]
     private partial void LogIngestRetry(Exception ex, string gallery, int count, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: item {ItemId} could not be embedded with {Version} as a query: {Reason}")]
+    private partial void LogQueryEmbeddingFailed(string gallery, string itemId, string version, string? reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: item {ItemId} could not be indexed: {Reason}")]
     private partial void LogItemFailed(string gallery, string itemId, string reason);

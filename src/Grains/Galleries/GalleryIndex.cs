@@ -6,8 +6,12 @@ using Indexer.Storage;
 
 namespace Indexer.Grains.Galleries;
 
-/// <summary>A route the index serves: items stored in <see cref="From"/> reach queries of the routed version through <see cref="Map"/>.</summary>
-public sealed record IndexRoute(string From, RouteKind Kind, LinearMap Map);
+/// <summary>
+/// A route the index serves: items stored in <see cref="From"/> reach queries of the routed version through
+/// <see cref="Map"/>; for an own-space route the map is the identity of <see cref="From"/>'s space, the query comes in
+/// <see cref="From"/>'s version too, and <see cref="Scores"/> carries its scores into the routed version's scale.
+/// </summary>
+public sealed record IndexRoute(string From, RouteKind Kind, LinearMap Map, ScoreCalibration? Scores = null);
 
 /// <summary>
 /// The in-memory view of a gallery: its items and one exact vector index per model version. An item holds a vector in
@@ -16,8 +20,9 @@ public sealed record IndexRoute(string From, RouteKind Kind, LinearMap Map);
 /// <para>
 /// For the query version of the serving plan (<see cref="SetRoutes"/>), items that lack a vector in that version are
 /// held a second time in a routed index per old version: their vector carried into the query's space (a copy for a
-/// compatible version, the fitted map's image for a mapped one). A search scans the query version's index and the
-/// routed ones and merges by score; items without a route are counted as excluded, never silently mixed in.
+/// compatible version, the fitted map's image for a mapped one, the vector itself for an own-space one). A search scans
+/// the query version's index and the routed ones and merges by score (an own-space route's scores calibrated first);
+/// items without a route are counted as excluded, never silently mixed in.
 /// </para>
 /// Plain data structure: not thread-safe, owned by one grain activation.
 /// </summary>
@@ -119,7 +124,7 @@ public sealed class GalleryIndex
     {
         _routed.Clear();
         _routedVersion = queryVersion;
-        _routes = routes.Where(r => r.Kind is RouteKind.Compatible or RouteKind.Mapped && r.From != queryVersion).ToList();
+        _routes = routes.Where(r => r.Kind is RouteKind.Compatible or RouteKind.Mapped or RouteKind.OwnSpace && r.From != queryVersion).ToList();
         foreach (var route in _routes)
         {
             if (_byVersion.TryGetValue(route.From, out var source) && source.Dimension == route.Map.InputDimension)
@@ -174,14 +179,19 @@ public sealed class GalleryIndex
         if (preferredVersion is not null && entry.Versions.Contains(preferredVersion)) return TryRead(_byVersion[preferredVersion], preferredVersion, itemId, out embedding);
         if (preferredVersion is not null && preferredVersion == _routedVersion)
         {
-            foreach (var routed in _routed.Values)
+            // An own-space route holds the item's vector in its own version, not in the query's: not a vector of this version.
+            foreach (var route in _routes.Where(r => r.Kind != RouteKind.OwnSpace))
             {
-                if (routed.Contains(itemId)) return TryRead(routed, preferredVersion, itemId, out embedding);
+                if (_routed.TryGetValue(route.From, out var routed) && routed.Contains(itemId)) return TryRead(routed, preferredVersion, itemId, out embedding);
             }
         }
 
         return TryRead(_byVersion[entry.Primary], entry.Primary, itemId, out embedding);
     }
+
+    /// <summary>The item's own vector in <paramref name="version"/>, when it holds one.</summary>
+    public float[]? OwnVector(string itemId, string version) =>
+        HasVersion(itemId, version) && TryRead(_byVersion[version], version, itemId, out var embedding) ? embedding.Vector : null;
 
     private static bool TryRead(FlatVectorIndex index, string version, string itemId, out QueryEmbedding embedding)
     {
@@ -195,65 +205,90 @@ public sealed class GalleryIndex
 
     /// <summary>
     /// <see cref="Search"/> for many queries: those of one model version are scored together, in one pass over each index
-    /// per block of queries. Results come back in the order of <paramref name="queries"/>.
+    /// per block of queries. Results come back in the order of <paramref name="queries"/>. An own-space route is searched
+    /// by the queries that carry an embedding in its version; for the others its items count as excluded.
     /// </summary>
     public SearchResult[] SearchMany(IReadOnlyList<QueryEmbedding> queries, int k, string? excludeId = null)
     {
         var results = new SearchResult[queries.Count];
+        var excludedHere = excludeId is not null && _items.ContainsKey(excludeId) ? 1 : 0;
         foreach (var group in Enumerable.Range(0, queries.Count).GroupBy(i => queries[i].ModelVersion, StringComparer.Ordinal))
         {
             var version = group.Key;
             var members = group.ToArray();
-            var sources = new List<(FlatVectorIndex Index, RouteKind Kind)>();
-            if (_byVersion.TryGetValue(version, out var own) && own.Count > 0) sources.Add((own, RouteKind.SameVersion));
+            var sources = new List<(FlatVectorIndex Index, IndexRoute? Route)>();
+            if (_byVersion.TryGetValue(version, out var own) && own.Count > 0) sources.Add((own, null));
             if (version == _routedVersion)
             {
                 foreach (var route in _routes)
                 {
-                    if (_routed.TryGetValue(route.From, out var routed) && routed.Count > 0) sources.Add((routed, route.Kind));
+                    if (_routed.TryGetValue(route.From, out var routed) && routed.Count > 0) sources.Add((routed, route));
                 }
-            }
-
-            var dimension = sources.Count > 0 ? sources[0].Index.Dimension : queries[members[0]].Vector.Length;
-            var block = new float[members.Length * dimension];
-            for (var m = 0; m < members.Length; m++)
-            {
-                var vector = queries[members[m]].Vector;
-                if (vector.Length != dimension)
-                {
-                    throw new IndexerException(IndexerErrorCode.InvalidArgument,
-                        $"query {members[m]} has {vector.Length} dimensions; model {version} has {dimension}");
-                }
-
-                vector.CopyTo(block, m * dimension);
-                VectorMath.NormalizeInPlace(block.AsSpan(m * dimension, dimension));
             }
 
             var merged = new List<SearchHit>[members.Length];
-            for (var m = 0; m < members.Length; m++) merged[m] = [];
-            var served = new Dictionary<string, int>(StringComparer.Ordinal);
-            var searched = 0;
-            foreach (var (index, kind) in sources)
+            var served = new Dictionary<string, int>[members.Length];
+            var searched = new int[members.Length];
+            for (var m = 0; m < members.Length; m++) (merged[m], served[m]) = ([], new Dictionary<string, int>(StringComparer.Ordinal));
+            foreach (var (index, route) in sources)
             {
+                var ownSpace = route is { Kind: RouteKind.OwnSpace };
+                var space = ownSpace ? route!.From : version;
+                var users = Enumerable.Range(0, members.Length).Where(m => QueryIn(queries[members[m]], space) is not null).ToArray();
+                if (users.Length == 0) continue;
+                var block = new float[users.Length * index.Dimension];
+                for (var u = 0; u < users.Length; u++)
+                {
+                    var vector = QueryIn(queries[members[users[u]]], space)!;
+                    if (vector.Length != index.Dimension)
+                    {
+                        throw new IndexerException(IndexerErrorCode.InvalidArgument,
+                            $"query {members[users[u]]} has {vector.Length} dimensions in model {space}, whose vectors have {index.Dimension}");
+                    }
+
+                    vector.CopyTo(block, u * index.Dimension);
+                    VectorMath.NormalizeInPlace(block.AsSpan(u * index.Dimension, index.Dimension));
+                }
+
                 // One extra hit per source covers the excluded item, which FlatVectorIndex.SearchMany does not skip.
-                var hits = index.SearchMany(block, members.Length, excludeId is null ? k : k + 1);
-                for (var m = 0; m < members.Length; m++) merged[m].AddRange(hits[m].Where(h => h.Id != excludeId));
+                var hits = index.SearchMany(block, users.Length, excludeId is null ? k : k + 1);
                 var compared = index.Count - (excludeId is not null && index.Contains(excludeId) ? 1 : 0);
-                var name = RouteName(kind);
-                served[name] = served.GetValueOrDefault(name) + compared;
-                searched += compared;
+                var name = RouteName(route?.Kind ?? RouteKind.SameVersion);
+                for (var u = 0; u < users.Length; u++)
+                {
+                    var m = users[u];
+                    foreach (var hit in hits[u])
+                    {
+                        if (hit.Id == excludeId) continue;
+                        merged[m].Add(ownSpace && route!.Scores is { } scores ? hit with { Score = scores.Apply(hit.Score) } : hit);
+                    }
+
+                    served[m][name] = served[m].GetValueOrDefault(name) + compared;
+                    searched[m] += compared;
+                }
             }
 
-            var excluded = Count - searched - (excludeId is not null && _items.ContainsKey(excludeId) ? 1 : 0);
             for (var m = 0; m < members.Length; m++)
             {
                 var top = merged[m].OrderByDescending(h => h.Score).ThenBy(h => h.Id, StringComparer.Ordinal).Take(k).ToList();
-                results[members[m]] = new SearchResult(ToMatches(top), version, searched, Math.Max(0, excluded), served);
+                var excluded = Math.Max(0, Count - searched[m] - excludedHere);
+                results[members[m]] = new SearchResult(ToMatches(top), version, searched[m], excluded, served[m]);
             }
         }
 
         return results;
     }
+
+    /// <summary>The query's vector in <paramref name="version"/>: its own, or one of its other embeddings, or null.</summary>
+    private static float[]? QueryIn(QueryEmbedding query, string version)
+    {
+        if (query.ModelVersion == version) return query.Vector;
+        return query.OtherVersions?.GetValueOrDefault(version);
+    }
+
+    /// <summary>Versions whose items this index serves through an own-space route (and holds any of): a query needs an embedding in each.</summary>
+    public IReadOnlyList<string> OwnSpaceVersions() =>
+        _routes.Where(r => r.Kind == RouteKind.OwnSpace && _routed.TryGetValue(r.From, out var routed) && routed.Count > 0).Select(r => r.From).ToList();
 
     /// <summary>The wire name of a route, as search results and metrics report it.</summary>
     public static string RouteName(RouteKind kind) => kind switch
@@ -261,6 +296,7 @@ public sealed class GalleryIndex
         RouteKind.SameVersion => "same-version",
         RouteKind.Compatible => "compatible",
         RouteKind.Mapped => "mapped",
+        RouteKind.OwnSpace => "own-space",
         _ => "excluded",
     };
 

@@ -370,12 +370,32 @@ public sealed partial class RolloutGrain(
 
         // A verified claim is served directly unless labeled data shows the map serving better.
         var compatible = rollout.ClaimVerified == true && (rollout.Evaluation is not { } m || m.NewOldMap >= m.NewMappedMap);
-        rollout.Route = compatible || report.MapKind == nameof(Search.Maps.MapKind.Identity) ? RouteKind.Compatible : RouteKind.Mapped;
-        rollout.Message = claimed
-            ? rollout.ClaimVerified == true
-                ? $"compatibility claim verified: {evidence}"
-                : $"the compatibility claim failed verification ({evidence}); old items are served through the fitted map"
-            : null;
+        var direct = compatible || report.MapKind == nameof(Search.Maps.MapKind.Identity) ? RouteKind.Compatible : RouteKind.Mapped;
+        rollout.Route = ChooseRoute(rollout.Request.Route, direct, rollout.Evaluation, out var why);
+        rollout.Message = string.Join("; ", new[]
+        {
+            claimed
+                ? rollout.ClaimVerified == true
+                    ? $"compatibility claim verified: {evidence}"
+                    : $"the compatibility claim failed verification ({evidence})"
+                : null,
+            why,
+        }.Where(part => part is not null));
+        if (rollout.Message.Length == 0) rollout.Message = null;
+
+        if (rollout.Route == RouteKind.OwnSpace)
+        {
+            // Calibrations from before score calibrations were fitted lack one: calibrate again rather than merge blindly.
+            var models = ServiceProvider.GetRequiredService<Storage.BlobModelStore>();
+            if (await models.GetScoreCalibrationAsync(rollout.From, rollout.To, CancellationToken.None) is null)
+            {
+                rollout.Calibration = await compatibility.CalibrateAsync(rollout.Request.SampleSize);
+                if (!IsActivePhase(rollout, RolloutPhase.Calibrating)) return;
+            }
+
+            // The old model embeds every query from now on: load it before queries need it.
+            await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(rollout.From);
+        }
 
         rollout.ChainedRoutes = await ChainRoutesAsync(rollout);
         await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(rollout.To);
@@ -430,12 +450,39 @@ public sealed partial class RolloutGrain(
             table.OldOld.CmcAt(1), table.NewNew.CmcAt(1), table.NewOld.CmcAt(1), mapped.CmcAt(1));
     }
 
+    /// <summary>
+    /// The route of old items: the operator's preference, or for <see cref="RoutePreference.Auto"/> the direct route
+    /// (compatible or mapped) unless labeled data shows it finding old items worse than the old model did, which is what
+    /// the own-space route is for. <paramref name="why"/> says why own-space was chosen, for the operator.
+    /// </summary>
+    public static RouteKind ChooseRoute(RoutePreference preference, RouteKind direct, LabeledEvaluation? evaluation, out string? why)
+    {
+        why = null;
+        switch (preference)
+        {
+            case RoutePreference.OwnSpace:
+                why = "old items are served in their own space, as requested: queries are embedded with both versions";
+                return RouteKind.OwnSpace;
+            case RoutePreference.Map:
+                return direct;
+        }
+
+        if (evaluation is null) return direct;
+        var served = direct == RouteKind.Compatible ? evaluation.NewOldMap : evaluation.NewMappedMap;
+        if (served >= evaluation.OldOldMap) return direct;
+        why = $"old items are served in their own space: served {GalleryIndex.RouteName(direct)} they would be found worse than before "
+            + $"(mAP {served:P1} against {evaluation.OldOldMap:P1} with the old model, on {evaluation.Items} labeled items)";
+        return RouteKind.OwnSpace;
+    }
+
     private static List<VersionRoute> Routes(RolloutRecord rollout) =>
         [new VersionRoute(rollout.From, rollout.To, rollout.Route), .. rollout.ChainedRoutes];
 
     /// <summary>
     /// Items still held in a version older than the old one (served through a route when this rollout started) keep
-    /// being served: their map into the old version followed by this upgrade's map is stored as their map into the new.
+    /// being served. Into the new version, a compatible or mapped route becomes the composition of its map with this
+    /// upgrade's; an own-space route stays own-space, its score calibration followed by this upgrade's. When this
+    /// upgrade serves old items in their own space, the older items move to their own space too.
     /// </summary>
     private async Task<List<VersionRoute>> ChainRoutesAsync(RolloutRecord rollout)
     {
@@ -445,8 +492,17 @@ public sealed partial class RolloutGrain(
             ? Search.Maps.LinearMapCodec.Decode(await models.GetMapAsync(rollout.From, rollout.To, CancellationToken.None)
                 ?? throw new InvalidOperationException($"no map is stored for {rollout.From} -> {rollout.To}"))
             : null;
-        foreach (var route in rollout.PreviousRoutes.Where(r => r.To == rollout.From && r.From != rollout.To && r.Kind is RouteKind.Compatible or RouteKind.Mapped))
+        foreach (var route in rollout.PreviousRoutes.Where(r => r.To == rollout.From && r.From != rollout.To && r.Kind is RouteKind.Compatible or RouteKind.Mapped or RouteKind.OwnSpace))
         {
+            if (route.Kind == RouteKind.OwnSpace || rollout.Route == RouteKind.OwnSpace)
+            {
+                var scores = (await ScoresAsync(models, route.From, rollout.From)).Then(await ScoresAsync(models, rollout.From, rollout.To));
+                await models.PutScoreCalibrationAsync(route.From, rollout.To, Search.Maps.ScoreCalibrationCodec.Encode(scores), CancellationToken.None);
+                await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(route.From);
+                chained.Add(new VersionRoute(route.From, rollout.To, RouteKind.OwnSpace));
+                continue;
+            }
+
             if (route.Kind == RouteKind.Compatible && last is null)
             {
                 chained.Add(new VersionRoute(route.From, rollout.To, RouteKind.Compatible));
@@ -464,6 +520,12 @@ public sealed partial class RolloutGrain(
 
         return chained;
     }
+
+    /// <summary>The stored score calibration of an upgrade; the identity when none was fitted (calibrations before they were).</summary>
+    private static async Task<Search.Maps.ScoreCalibration> ScoresAsync(Storage.BlobModelStore models, string from, string to) =>
+        await models.GetScoreCalibrationAsync(from, to, CancellationToken.None) is { } bytes
+            ? Search.Maps.ScoreCalibrationCodec.Decode(bytes)
+            : Search.Maps.ScoreCalibration.Identity;
 
     /// <summary>True when the new version's lineage names the old one as what it is compatible with.</summary>
     private static bool Claims(string? lineage, string from) =>

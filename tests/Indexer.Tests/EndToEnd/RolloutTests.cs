@@ -177,6 +177,59 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
     }
 
     [Fact]
+    public async Task OwnSpaceRoute_RanksOldItemsExactlyAsTheOldModelDid_AndMergesNewItemsIn()
+    {
+        await fixture.SettleAsync();
+        var target = await fixture.RegisterRotatedAsync("own-space", seed: 28);
+        var from = (await Operator.ListModelsAsync()).Current!;
+        var before = new List<SearchResult>();
+        foreach (var q in QueryImages) before.Add(await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(q), 10));
+        var item = SampleImages.Upload(0).ItemId;
+        var beforeByItem = await Alice.SearchByItemAsync("g1", item, 10);
+
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 800, Route: RoutePreference.OwnSpace));
+        var active = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating, TimeSpan.FromMinutes(4));
+        Assert.Equal(RolloutPhase.Backfilled, active.Phase);
+        Assert.Equal(RouteKind.OwnSpace, active.Route);
+        Assert.Contains("own space", active.Message);
+
+        // Every item of g1 holds only the old version: each is compared with the query's old embedding, so the ranking is
+        // the old model's, item for item; the scores are calibrated (a rotation changes no cosine, so they barely move).
+        for (var i = 0; i < QueryImages.Length; i++)
+        {
+            var after = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[i]), 10);
+            Assert.Equal(target, after.QueryModelVersion);
+            Assert.Equal(new Dictionary<string, int> { ["own-space"] = 400 }, after.Routes);
+            Assert.Equal(0, after.Excluded);
+            Assert.Equal(before[i].Matches.Select(m => m.ItemId), after.Matches.Select(m => m.ItemId));
+            for (var m = 0; m < after.Matches.Count; m++) Assert.Equal(before[i].Matches[m].Score, after.Matches[m].Score, 0.02);
+        }
+
+        var byItem = await Alice.SearchByItemAsync("g1", item, 10);
+        Assert.Equal(target, byItem.QueryModelVersion);
+        Assert.Equal(beforeByItem.Matches.Select(m => m.ItemId), byItem.Matches.Select(m => m.ItemId));
+
+        // An upload during the rollout holds the new version too: served same-version, merged with the old items by score.
+        var upload = SampleImages.Upload(1960);
+        await Alice.UploadAsync("g1", [upload]);
+        await fixture.WaitUntilIndexedAsync("alice", "g1");
+        var mixed = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(1960), 10);
+        Assert.Equal(new Dictionary<string, int> { ["same-version"] = 1, ["own-space"] = 400 }, mixed.Routes);
+        Assert.Equal(upload.ItemId, mixed.Matches[0].ItemId);
+        Assert.Equal(1f, mixed.Matches[0].Score, 0.001);
+        Assert.True(mixed.Matches.Skip(1).All(m => m.Score < 0.999f));
+
+        await Alice.DeleteItemAsync("g1", upload.ItemId);
+        Assert.Equal(RolloutPhase.RolledBack, (await Operator.RolloutActionAsync("rollback")).Phase);
+        for (var i = 0; i < QueryImages.Length; i++)
+        {
+            var again = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[i]), 10);
+            Assert.Equal(from, again.QueryModelVersion);
+            Assert.Equal(before[i].Matches.Select(m => (m.ItemId, m.Score)), again.Matches.Select(m => (m.ItemId, m.Score)));
+        }
+    }
+
+    [Fact]
     public async Task FullBackfill_SurvivesAKilledSilo_AndCommitLeavesOneVectorPerItem()
     {
         await fixture.SettleAsync();

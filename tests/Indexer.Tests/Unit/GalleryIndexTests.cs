@@ -126,6 +126,53 @@ public sealed class GalleryIndexTests
     }
 
     [Fact]
+    public void OwnSpaceRoute_SearchesOldItemsWithTheQuerysOldEmbedding_AndMergesByCalibratedScore()
+    {
+        var index = new GalleryIndex();
+        index.Apply(Record("old-near", "v1", 1, 0));
+        index.Apply(Record("old-far", "v1", 0, 1));
+        index.Apply(Record("new", "v2", 0, 0, 1));
+        // v1 scores read 0.1 lower in v2's scale: a v1 cosine of 1 is worth 0.9 there.
+        var scores = Search.Maps.ScoreCalibration.FromKnotValues([-1f, 1f], [-1.1f, 0.9f]);
+        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.OwnSpace, Search.Maps.LinearMap.Identity(2), scores)]);
+
+        Assert.Equal(["v1"], index.OwnSpaceVersions());
+        var both = index.Search(new QueryEmbedding("v2", [0.6f, 0, 0.8f], new Dictionary<string, float[]> { ["v1"] = [1, 0] }), 10);
+        Assert.Equal(["old-near", "new", "old-far"], both.Matches.Select(m => m.ItemId));
+        Assert.Equal(0.9f, both.Matches[0].Score, 4);
+        Assert.Equal(0.8f, both.Matches[1].Score, 4);
+        Assert.Equal(-0.1f, both.Matches[2].Score, 4);
+        Assert.Equal(new Dictionary<string, int> { ["same-version"] = 1, ["own-space"] = 2 }, both.Routes);
+        Assert.Equal(0, both.Excluded);
+
+        // Without the old embedding the old items cannot be compared: counted as excluded, not guessed.
+        var newOnly = index.Search(new QueryEmbedding("v2", [0.6f, 0, 0.8f]), 10);
+        Assert.Equal(["new"], newOnly.Matches.Select(m => m.ItemId));
+        Assert.Equal(2, newOnly.Excluded);
+
+        // An own-space item has no vector of the query version: asking for one gives its own version's vector.
+        Assert.True(index.TryGetVector("old-near", "v2", out var own));
+        Assert.Equal("v1", own.ModelVersion);
+
+        index.Apply(Record("old-near", "v2", 1, 0, 0)); // backfilled: leaves the own-space route
+        var after = index.Search(new QueryEmbedding("v2", [1, 0, 0], new Dictionary<string, float[]> { ["v1"] = [1, 0] }), 10);
+        Assert.Equal(new Dictionary<string, int> { ["same-version"] = 2, ["own-space"] = 1 }, after.Routes);
+        Assert.Equal(1f, after.Matches[0].Score, 4);
+    }
+
+    [Fact]
+    public void OwnSpaceRoute_AQueryEmbeddingOfTheWrongLength_IsRejected()
+    {
+        var index = new GalleryIndex();
+        index.Apply(Record("old", "v1", 1, 0));
+        index.Apply(Record("new", "v2", 0, 0, 1));
+        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.OwnSpace, Search.Maps.LinearMap.Identity(2), Search.Maps.ScoreCalibration.Identity)]);
+
+        var ex = Assert.Throws<IndexerException>(() => index.Search(new QueryEmbedding("v2", [0, 0, 1], new Dictionary<string, float[]> { ["v1"] = [1, 0, 0] }), 5));
+        Assert.Equal(IndexerErrorCode.InvalidArgument, ex.Code);
+    }
+
+    [Fact]
     public void Unconverted_ListsItemsHeldOnlyInTheOldVersion_WithTheirVectors()
     {
         var index = new GalleryIndex();
