@@ -232,10 +232,10 @@ internal static class Options
         return args[i + 1];
     }
 
-    public static int Int(string[] args, string name, int fallback)
+    public static int Int(string[] args, string name, int fallback, int min = 1)
     {
         var text = String(args, name);
         if (text is null) return fallback;
-        return int.TryParse(text, out var value) && value > 0 ? value : throw new ArgumentException($"{name} must be a positive whole number");
+        return int.TryParse(text, out var value) && value >= min ? value : throw new ArgumentException($"{name} must be a whole number of at least {min}");
     }
 }

@@ -27,8 +27,7 @@ public static class RolloutBenchmark
         var items = Options.Int(args, "--items", 800);
         if (items > 1800) throw new ArgumentException("--items: at most 1800 (the sample images after them are the queries)");
         var sample = Options.Int(args, "--sample", 800);
-        var rate = Options.Int(args, "--search-rate", 2);
-        if (rate < 0) throw new ArgumentException("--search-rate: queries per second, 0 for back to back");
+        var rate = Options.Int(args, "--search-rate", 2, min: 0);
         return RunAsync(items, sample, rate).GetAwaiter().GetResult();
     }
 

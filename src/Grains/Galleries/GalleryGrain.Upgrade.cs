@@ -86,7 +86,9 @@ public sealed partial class GalleryGrain
                 case RouteKind.OwnSpace:
                     var scores = await models.GetScoreCalibrationAsync(route.From, route.To, CancellationToken.None)
                         ?? throw new InvalidOperationException($"the serving plan serves {route.From} in its own space, but no score calibration into {route.To} is stored");
-                    routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension), ScoreCalibrationCodec.Decode(scores)));
+                    // The map too, when the upgrade has one: clusters need the old items in the new space.
+                    var carry = await models.GetMapAsync(route.From, route.To, CancellationToken.None) is { } map ? LinearMapCodec.Decode(map) : null;
+                    routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension), ScoreCalibrationCodec.Decode(scores), carry));
                     break;
             }
         }

@@ -10,8 +10,10 @@ namespace Indexer.Grains.Galleries;
 /// A route the index serves: items stored in <see cref="From"/> reach queries of the routed version through
 /// <see cref="Map"/>; for an own-space route the map is the identity of <see cref="From"/>'s space, the query comes in
 /// <see cref="From"/>'s version too, and <see cref="Scores"/> carries its scores into the routed version's scale.
+/// <see cref="Carry"/>, the upgrade's fitted map, gives an own-space item a vector of the routed version where one is
+/// needed without a query (clustering, a search by that item).
 /// </summary>
-public sealed record IndexRoute(string From, RouteKind Kind, LinearMap Map, ScoreCalibration? Scores = null);
+public sealed record IndexRoute(string From, RouteKind Kind, LinearMap Map, ScoreCalibration? Scores = null, LinearMap? Carry = null);
 
 /// <summary>
 /// The in-memory view of a gallery: its items and one exact vector index per model version. An item holds a vector in
@@ -179,10 +181,20 @@ public sealed class GalleryIndex
         if (preferredVersion is not null && entry.Versions.Contains(preferredVersion)) return TryRead(_byVersion[preferredVersion], preferredVersion, itemId, out embedding);
         if (preferredVersion is not null && preferredVersion == _routedVersion)
         {
-            // An own-space route holds the item's vector in its own version, not in the query's: not a vector of this version.
-            foreach (var route in _routes.Where(r => r.Kind != RouteKind.OwnSpace))
+            foreach (var route in _routes)
             {
-                if (_routed.TryGetValue(route.From, out var routed) && routed.Contains(itemId)) return TryRead(routed, preferredVersion, itemId, out embedding);
+                if (!_routed.TryGetValue(route.From, out var routed) || !routed.Contains(itemId)) continue;
+                if (route.Kind != RouteKind.OwnSpace) return TryRead(routed, preferredVersion, itemId, out embedding);
+
+                // An own-space route holds the item's vector in its own version; the fitted map, when there is one,
+                // carries it into the query's space.
+                if (route.Carry is not { } carry || carry.InputDimension != routed.Dimension) break;
+                var own = new float[routed.Dimension];
+                routed.TryGetVector(itemId, own);
+                var carried = carry.Apply(own);
+                if (!VectorMath.IsFinite(carried)) break;
+                embedding = new QueryEmbedding(preferredVersion, carried);
+                return true;
             }
         }
 

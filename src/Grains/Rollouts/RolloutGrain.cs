@@ -498,6 +498,17 @@ public sealed partial class RolloutGrain(
             {
                 var scores = (await ScoresAsync(models, route.From, rollout.From)).Then(await ScoresAsync(models, rollout.From, rollout.To));
                 await models.PutScoreCalibrationAsync(route.From, rollout.To, Search.Maps.ScoreCalibrationCodec.Encode(scores), CancellationToken.None);
+
+                // Search needs no map on this route, clusters do: the maps of both steps composed, where both are known.
+                var firstMap = route.Kind == RouteKind.Compatible ? null : await MapAsync(models, route.From, rollout.From);
+                var secondMap = rollout.Route == RouteKind.Compatible ? null : await MapAsync(models, rollout.From, rollout.To);
+                var known = (route.Kind == RouteKind.Compatible || firstMap is not null) && (rollout.Route == RouteKind.Compatible || secondMap is not null);
+                if (known && (firstMap ?? secondMap) is not null)
+                {
+                    var carry = firstMap is null ? secondMap! : secondMap is null ? firstMap : firstMap.Then(secondMap);
+                    await models.PutMapAsync(route.From, rollout.To, Search.Maps.LinearMapCodec.Encode(carry), CancellationToken.None);
+                }
+
                 await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(route.From);
                 chained.Add(new VersionRoute(route.From, rollout.To, RouteKind.OwnSpace));
                 continue;
@@ -520,6 +531,9 @@ public sealed partial class RolloutGrain(
 
         return chained;
     }
+
+    private static async Task<Search.Maps.LinearMap?> MapAsync(Storage.BlobModelStore models, string from, string to) =>
+        await models.GetMapAsync(from, to, CancellationToken.None) is { } bytes ? Search.Maps.LinearMapCodec.Decode(bytes) : null;
 
     /// <summary>The stored score calibration of an upgrade; the identity when none was fitted (calibrations before they were).</summary>
     private static async Task<Search.Maps.ScoreCalibration> ScoresAsync(Storage.BlobModelStore models, string from, string to) =>

@@ -161,6 +161,25 @@ public sealed class GalleryIndexTests
     }
 
     [Fact]
+    public void OwnSpaceRoute_WithTheUpgradesMap_GivesOldItemsAVectorOfTheNewVersion_ForClusters()
+    {
+        var index = new GalleryIndex();
+        index.Apply(Record("old", "v1", 1, 0));
+        index.Apply(Record("new", "v2", 0, 0, 1));
+        // v1 (2-d) into v2 (3-d): x -> (0, x0, x1)
+        var carry = Search.Maps.LinearMap.FromWeights(Search.Maps.MapKind.Ridge, 2, 3, [0, 1, 0, 0, 0, 1]);
+        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.OwnSpace, Search.Maps.LinearMap.Identity(2), Search.Maps.ScoreCalibration.Identity, carry)]);
+
+        Assert.True(index.TryGetVector("old", "v2", out var carried));
+        Assert.Equal("v2", carried.ModelVersion);
+        Assert.Equal([0f, 1f, 0f], carried.Vector);
+
+        // Search still compares the old item in its own space, never through the map.
+        var result = index.Search(new QueryEmbedding("v2", [0, 1, 0], new Dictionary<string, float[]> { ["v1"] = [0, 1] }), 5);
+        Assert.Equal(0f, result.Matches.Single(m => m.ItemId == "old").Score, 4);
+    }
+
+    [Fact]
     public void OwnSpaceRoute_AQueryEmbeddingOfTheWrongLength_IsRejected()
     {
         var index = new GalleryIndex();
