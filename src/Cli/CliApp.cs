@@ -246,7 +246,23 @@ public static class CliApp
             return Ok;
         }));
 
-        var command = new Command("models", "model versions: list, register") { list, register };
+        var version = new Argument<string>("version") { Description = "the model version" };
+        var show = new Command("show", "one registered model version") { version };
+        show.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Model(await Connect(parse).GetModelAsync(parse.GetValue(version)!, ct));
+            return Ok;
+        }));
+
+        var retire = new Command("retire", "retire a model version (operators only): it can no longer be rolled out; refused while in use") { version };
+        retire.SetAction((parse, ct) => Run(async () =>
+        {
+            var info = await Connect(parse).RetireModelAsync(parse.GetValue(version)!, ct);
+            AnsiConsole.MarkupLineInterpolated($"retired model [bold]{info.Version}[/]");
+            return Ok;
+        }));
+
+        var command = new Command("models", "model versions: list, show, register, retire") { list, show, register, retire };
         command.SetAction((parse, ct) => Run(async () =>
         {
             Output.Models(await Connect(parse).ListModelsAsync(ct));

@@ -92,10 +92,17 @@ internal static class Output
         foreach (var m in models.Versions)
         {
             table.AddRow(Markup.Escape(m.Version), m.Dimension.ToString(), $"{m.InputWidth}x{m.InputHeight}", Markup.Escape(m.Lineage ?? ""),
-                m.RegisteredAt.ToString("u"), m.Version == models.Current ? "[green]current[/]" : "");
+                m.RegisteredAt.ToString("u"), m.Version == models.Current ? "[green]current[/]" : m.Retired ? "[grey]retired[/]" : "");
         }
 
         AnsiConsole.Write(table);
+    }
+
+    public static void Model(Indexer.Models.ModelVersionInfo m)
+    {
+        AnsiConsole.MarkupLineInterpolated($"model [bold]{m.Version}[/]{(m.Retired ? " (retired)" : "")}: {m.Dimension}-d, input {m.InputWidth}x{m.InputHeight}, registered {m.RegisteredAt:u}");
+        if (m.Lineage is { } lineage) AnsiConsole.MarkupLineInterpolated($"lineage: {lineage}");
+        if (m.Description is { } description) AnsiConsole.MarkupLineInterpolated($"{description}");
     }
 
     public static void Calibration(Compatibility.CalibrationReport report)

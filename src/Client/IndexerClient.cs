@@ -18,6 +18,12 @@ public sealed class IndexerClient(IGrainFactory grains, BlobImageStore images, B
 
     public Task<ModelVersionInfo?> GetModelAsync(string version) => Registry.GetAsync(version);
 
+    /// <summary>
+    /// Retires a model version: it can no longer be rolled out. Refused while queries, uploads or a route use it (roll
+    /// out and commit another version first). Idempotent.
+    /// </summary>
+    public Task<ModelVersionInfo> RetireModelAsync(string version) => Registry.RetireAsync(version);
+
     public Task<string?> GetCurrentModelAsync() => Registry.GetCurrentAsync();
 
     /// <summary>Every gallery of the cluster (user/gallery keys), shard by shard; for operators and cross-gallery jobs.</summary>

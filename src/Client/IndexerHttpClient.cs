@@ -108,6 +108,14 @@ public sealed class IndexerHttpClient(HttpClient http, string userId)
 
     public Task<ModelList> ListModelsAsync(CancellationToken ct = default) => SendAsync<ModelList>(HttpMethod.Get, "v1/models", null, ct);
 
+    /// <summary>One registered model version; 404 when it is not registered.</summary>
+    public Task<ModelVersionInfo> GetModelAsync(string version, CancellationToken ct = default) =>
+        SendAsync<ModelVersionInfo>(HttpMethod.Get, $"v1/models/{Uri.EscapeDataString(version)}", null, ct);
+
+    /// <summary>Retires a model version (operators only); 409 while queries, uploads or a route use it.</summary>
+    public Task<ModelVersionInfo> RetireModelAsync(string version, CancellationToken ct = default) =>
+        SendAsync<ModelVersionInfo>(HttpMethod.Post, $"v1/models/{Uri.EscapeDataString(version)}/retire", null, ct);
+
     /// <summary>Registers a model version (operators only). It is loaded and probed by the cluster first; it does not become current.</summary>
     public Task<ModelVersionInfo> RegisterModelAsync(ReadOnlyMemory<byte> onnx, string manifestJson, CancellationToken ct = default)
     {

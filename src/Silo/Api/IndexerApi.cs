@@ -36,6 +36,8 @@ public static class IndexerApi
         rollout.MapGet("/", GetRollout).WithSummary("The latest rollout and its progress (operators only).");
         rollout.MapPost("/{action}", RolloutAction).WithSummary("pause | resume | cancel | rollback | commit the rollout (operators only).");
         v1.MapGet("/models/{version}", GetModel).WithSummary("One registered model version.");
+        v1.MapPost("/models/{version}/retire", RetireModel).AddEndpointFilter<AdminFilter>().WithTags("Models")
+            .WithSummary("Retires a model version (operators only): it can no longer be rolled out. Refused (409) while queries, uploads or a route use it.");
         v1.MapPost("/models", RegisterModel).DisableAntiforgery().AddEndpointFilter<AdminFilter>().WithTags("Models")
             .WithSummary("Registers a model version (operators only; multipart: 'model' = the ONNX file, 'manifest' = its JSON manifest). The model is loaded and probed first; it does not become current.");
 
@@ -112,6 +114,9 @@ public static class IndexerApi
 
     private static async Task<Results<Ok<ModelVersionInfo>, ProblemHttpResult>> GetModel(string version, IndexerClient client) =>
         await client.GetModelAsync(version) is { } info ? TypedResults.Ok(info) : Problem(404, $"model version '{version}' is not registered");
+
+    private static async Task<Ok<ModelVersionInfo>> RetireModel(string version, IndexerClient client) =>
+        TypedResults.Ok(await client.RetireModelAsync(version));
 
     private static async Task<Results<Created<ModelVersionInfo>, ProblemHttpResult>> RegisterModel(HttpRequest request, IndexerClient client, CancellationToken ct)
     {

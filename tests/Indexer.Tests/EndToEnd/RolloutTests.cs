@@ -311,6 +311,14 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         Assert.Equal(IndexerErrorCode.Conflict, inUse.Code);
         Assert.True(retired.Retired);
         Assert.Equal(IndexerErrorCode.NotFound, unknown.Code);
+
+        // The same over HTTP: operators only, 409 for a version in use, idempotent, visible on the model.
+        Assert.Equal(HttpStatusCode.Forbidden, (await Assert.ThrowsAsync<IndexerApiException>(() => Alice.RetireModelAsync(target))).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await Assert.ThrowsAsync<IndexerApiException>(() => Operator.RetireModelAsync(current))).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Assert.ThrowsAsync<IndexerApiException>(() => Operator.RetireModelAsync("no-such-model"))).StatusCode);
+        Assert.True((await Operator.RetireModelAsync(target)).Retired);
+        Assert.True((await Operator.GetModelAsync(target)).Retired);
+        Assert.False((await Operator.GetModelAsync(current)).Retired);
         var refused = await Assert.ThrowsAsync<IndexerApiException>(() => Operator.StartRolloutAsync(new RolloutRequest(target)));
         Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
         Assert.Contains("retired", refused.Message);
