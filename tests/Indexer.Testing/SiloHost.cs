@@ -18,6 +18,7 @@ public sealed class SiloHost : IAsyncDisposable
     private readonly Azurite _azurite;
     private readonly Dictionary<string, string?> _settings;
     private WebApplication? _app;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string User, string Key), (IndexerHttpClient Client, HttpClient Http)> _clients = new();
 
     private SiloHost(Azurite azurite, int basePort, IReadOnlyDictionary<string, string?>? overrides)
     {
@@ -66,7 +67,15 @@ public sealed class SiloHost : IAsyncDisposable
         return host;
     }
 
-    public IndexerHttpClient HttpAs(string user, string key) => IndexerHttpClient.Create(BaseAddress, user, key);
+    /// <summary>
+    /// The HTTP client of <paramref name="user"/>, one per user and key for the host's lifetime: a test that searches in a
+    /// loop reuses its connections instead of opening a socket per call.
+    /// </summary>
+    public IndexerHttpClient HttpAs(string user, string key) => _clients.GetOrAdd((user, key), k =>
+    {
+        var http = RawHttp(k.Key);
+        return (new IndexerHttpClient(http, k.User), http);
+    }).Client;
 
     public IndexerHttpClient Alice => HttpAs("alice", AliceKey);
 
@@ -124,6 +133,8 @@ public sealed class SiloHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var (_, http) in _clients.Values) http.Dispose();
+        _clients.Clear();
         await StopSiloAsync();
         await _azurite.DisposeAsync();
     }
