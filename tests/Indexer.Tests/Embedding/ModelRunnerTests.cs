@@ -1,0 +1,47 @@
+using System.Diagnostics.Metrics;
+using Indexer.Embedding;
+using Indexer.Grains;
+using Indexer.Grains.Diagnostics;
+using Indexer.Grains.Embedding;
+using Indexer.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Indexer.Tests.Embedding;
+
+/// <summary>The model runner's priorities, on the real ResNet18 on the CPU.</summary>
+[Trait("Category", "Model")]
+public sealed class ModelRunnerTests
+{
+    private static readonly Lazy<ImportedModel> Backbone = new(() =>
+        ResNet18Model.Import(ResNet18Model.DefaultModelPath, ResNet18Model.DefaultPreprocessPath, "runner-test"));
+
+    /// <summary>
+    /// A query that arrives while a bulk batch of 64 is being inferred waits for one slice of it, not for the whole batch:
+    /// it is answered before the batch's last images. (Without slices it could only be answered after all 64.) The batch
+    /// is 16 slices long, so the test thread has over a second to send the query after the first slice, even on a busy
+    /// machine.
+    /// </summary>
+    [Fact]
+    public async Task AnInteractiveRequest_ArrivingDuringABulkBatch_IsAnsweredBeforeTheBatchEnds()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        using var telemetry = new IndexerTelemetry(services.GetRequiredService<IMeterFactory>());
+        var options = new EmbeddingOptions { PreferGpu = false, MaxBatchSize = 64, BulkSliceSize = 4, BatchDeadlineMilliseconds = 50 };
+        var embedder = new OnnxEmbedder(Backbone.Value.Onnx, Backbone.Value.Manifest, new EmbedderOptions(PreferGpu: false));
+        using var runner = new ModelRunner(embedder, options, telemetry, NullLogger.Instance);
+        await runner.EmbedAsync(SampleImages.Images.EncodePng(0), CancellationToken.None); // warm-up
+
+        var bulk = Enumerable.Range(1, 64).Select(i => runner.EmbedAsync(SampleImages.Images.EncodePng(i), CancellationToken.None)).ToArray();
+        // The first slice's answers mean the batch is formed and inference has started on it.
+        await bulk[0];
+        var query = runner.EmbedAsync(SampleImages.Images.EncodePng(100), CancellationToken.None, interactive: true);
+        var first = await Task.WhenAny(query, bulk[^1]);
+
+        Assert.Same(query, first);
+        Assert.False(bulk[^1].IsCompleted, "the batch's last image was embedded before the query");
+        await Task.WhenAll(bulk);
+        Assert.Equal(512, (await query).Length);
+        Assert.All(bulk, b => Assert.Equal(512, b.Result.Length));
+    }
+}
