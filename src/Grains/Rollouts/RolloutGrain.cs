@@ -14,7 +14,17 @@ namespace Indexer.Grains.Rollouts;
 public sealed class RolloutState
 {
     [Id(0)] public RolloutRecord? Current { get; set; }
+
+    /// <summary>
+    /// Labeled verifications already measured, by upgrade and gallery, with a fingerprint of what they were measured on
+    /// (the sampled items and the calibration's map): a rollout started again on the same data reuses its table.
+    /// </summary>
+    [Id(1)] public Dictionary<string, CachedEvaluation> Evaluations { get; set; } = new(StringComparer.Ordinal);
 }
+
+/// <summary>A labeled verification and the fingerprint of its inputs.</summary>
+[GenerateSerializer, Immutable, Alias("indexer.cached-evaluation")]
+public sealed record CachedEvaluation([property: Id(0)] string Fingerprint, [property: Id(1)] LabeledEvaluation Evaluation);
 
 /// <summary>The persisted rollout; <see cref="Galleries"/> holds each gallery's last reported backfill progress.</summary>
 [GenerateSerializer, Alias("indexer.rollout-record")]
@@ -423,6 +433,14 @@ public sealed partial class RolloutGrain(
                 $"gallery {galleryKey} holds {items.Count} labeled items in {rollout.From}; verifying a claim needs at least {CompatibilityGrain.MinSampleSize}");
         }
 
+        // The same items (ids and contents) under the same calibration give the same table: reuse it.
+        var report = await GrainFactory.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf(rollout.From, rollout.To)).GetReportAsync();
+        var cacheKey = $"{rollout.From}/{rollout.To}/{galleryKey}";
+        var fingerprint = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            string.Join('\n', items.Select(i => i.ItemId + " " + i.ContentHash + " " + i.Metadata!["label"]).Order(StringComparer.Ordinal))
+            + "\n" + report?.CalibratedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture))));
+        if (state.State.Evaluations.TryGetValue(cacheKey, out var cached) && cached.Fingerprint == fingerprint) return cached.Evaluation;
+
         var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
         var kept = new List<(CalibrationItem Item, float[] New)>();
         foreach (var chunk in items.Chunk(64))
@@ -434,7 +452,7 @@ public sealed partial class RolloutGrain(
             }
         }
 
-        var mapBytes = await GrainFactory.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf(rollout.From, rollout.To)).GetReportAsync() is not null
+        var mapBytes = report is not null
             ? await ServiceProvider.GetRequiredService<Storage.BlobModelStore>().GetMapAsync(rollout.From, rollout.To, CancellationToken.None)
             : null;
         var map = mapBytes is null ? null : Search.Maps.LinearMapCodec.Decode(mapBytes);
@@ -445,9 +463,11 @@ public sealed partial class RolloutGrain(
         var table = await Task.Run(() => Search.Metrics.CrossModelEvaluation.Evaluate(
             kept.SelectMany(k => k.Item.Vector).ToArray(), kept.SelectMany(k => k.New).ToArray(), labels, oldDimension, newDimension, map));
         var mapped = table.NewMapped ?? table.NewOld;
-        return new LabeledEvaluation(galleryKey, kept.Count, labelIds.Count,
+        var evaluation = new LabeledEvaluation(galleryKey, kept.Count, labelIds.Count,
             table.OldOld.MeanAveragePrecision, table.NewNew.MeanAveragePrecision, table.NewOld.MeanAveragePrecision, mapped.MeanAveragePrecision,
             table.OldOld.CmcAt(1), table.NewNew.CmcAt(1), table.NewOld.CmcAt(1), mapped.CmcAt(1));
+        if (kept.Count == items.Count) state.State.Evaluations[cacheKey] = new CachedEvaluation(fingerprint, evaluation); // written with the rollout
+        return evaluation;
     }
 
     /// <summary>

@@ -294,6 +294,25 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         Assert.Equal(current, (await Operator.ListModelsAsync()).Current);
         var result = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[0]), 5);
         Assert.Equal(current, result.QueryModelVersion);
+
+        // Started again on the same data, the verification is reused: the same table, and no image embedded for it.
+        var embeddedBefore = await ImagesEmbeddedAsync(target);
+        Assert.True(embeddedBefore >= 400, $"the first verification embedded {embeddedBefore} images with {target}");
+        await Operator.StartRolloutAsync(new RolloutRequest(target, OnFailedClaim: FailedClaimAction.Stop, SampleSize: 800, EvaluationGallery: "alice/g1"));
+        var again = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating, TimeSpan.FromMinutes(4));
+        Assert.Equal(RolloutPhase.Failed, again.Phase);
+        Assert.Equal(evaluation, again.Evaluation);
+        Assert.Equal(embeddedBefore, await ImagesEmbeddedAsync(target));
+    }
+
+    /// <summary>Images the silo embedded with <paramref name="version"/>, from its Prometheus endpoint.</summary>
+    private async Task<double> ImagesEmbeddedAsync(string version)
+    {
+        using var http = fixture.Host.RawHttp();
+        var text = await http.GetStringAsync("metrics");
+        return text.Split('\n')
+            .Where(line => line.StartsWith("indexer_embedding_images", StringComparison.Ordinal) && line.Contains($"model_version=\"{version}\"", StringComparison.Ordinal))
+            .Sum(line => double.Parse(line[(line.IndexOf("} ", StringComparison.Ordinal) + 2)..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]
