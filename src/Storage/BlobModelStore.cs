@@ -130,6 +130,16 @@ public sealed class BlobModelStore
     /// <summary>The stored compatibility predictor of the upgrade, or null when none was stored.</summary>
     public Task<byte[]?> GetPredictorAsync(string from, string to, CancellationToken ct) => GetUpgradeBlobAsync(from, to, ".predictor", ct);
 
+    /// <summary>
+    /// Stores the upgrade's predictor of direct compatibility (stored old vector against new), used to rank old items for
+    /// the backfill when they are served as stored, not through the map.
+    /// </summary>
+    public Task PutDirectPredictorAsync(string from, string to, ReadOnlyMemory<byte> predictor, CancellationToken ct) =>
+        PutUpgradeBlobAsync(from, to, ".direct-predictor", predictor, ct);
+
+    /// <summary>The stored predictor of direct compatibility, or null when none was stored (the dimensions differ, or an older calibration).</summary>
+    public Task<byte[]?> GetDirectPredictorAsync(string from, string to, CancellationToken ct) => GetUpgradeBlobAsync(from, to, ".direct-predictor", ct);
+
     /// <summary>Stores the upgrade's score calibration (encoded by the caller): how its old space's scores read in the new space's scale.</summary>
     public Task PutScoreCalibrationAsync(string from, string to, ReadOnlyMemory<byte> calibration, CancellationToken ct) =>
         PutUpgradeBlobAsync(from, to, ".scores", calibration, ct);

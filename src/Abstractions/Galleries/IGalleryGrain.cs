@@ -136,4 +136,5 @@ public sealed record BackfillOrder(
     [property: Id(3)] Models.BackfillPolicy Policy,
     [property: Id(4)] double Threshold,
     [property: Id(5)] double? MaxFraction,
-    [property: Id(6)] int Credit);
+    [property: Id(6)] int Credit,
+    [property: Id(7)] Models.RouteKind Route = Models.RouteKind.Mapped);

@@ -82,11 +82,14 @@ public sealed partial class CompatibilityGrain(
             }
         }
 
-        var (fit, predictor, scores) = await Task.Run(() => Fit(oldVectors, newVectors, source.Dimension, target.Dimension));
-        // The map, predictor and score calibration first: a report in state always has them in storage.
+        var upgrade = await Task.Run(() => UpgradeFit.Fit(
+            oldVectors.SelectMany(v => v).ToArray(), newVectors.SelectMany(v => v).ToArray(), oldVectors.Count, source.Dimension, target.Dimension));
+        var (fit, predictor) = (upgrade.Map, upgrade.MappedPredictor);
+        // The map, predictors and score calibration first: a report in state always has them in storage.
         await models.PutMapAsync(from, to, LinearMapCodec.Encode(fit.Best), CancellationToken.None);
         await models.PutPredictorAsync(from, to, CompatibilityPredictorCodec.Encode(predictor), CancellationToken.None);
-        await models.PutScoreCalibrationAsync(from, to, ScoreCalibrationCodec.Encode(scores), CancellationToken.None);
+        if (upgrade.DirectPredictor is { } direct) await models.PutDirectPredictorAsync(from, to, CompatibilityPredictorCodec.Encode(direct), CancellationToken.None);
+        await models.PutScoreCalibrationAsync(from, to, ScoreCalibrationCodec.Encode(upgrade.Scores), CancellationToken.None);
         var report = new CalibrationReport(
             from, to, oldVectors.Count, galleries, failures, fit.Best.Kind.ToString(), fit.Best.Regularisation, ToStats(fit.HeldOut),
             fit.Candidates.Select(c => new MapCandidateSummary(c.Map.Kind.ToString(), c.Map.Regularisation, c.HeldOut.Mean, c.HeldOut.P05)).ToList(),
@@ -135,17 +138,6 @@ public sealed partial class CompatibilityGrain(
         }
 
         return (sample, galleries);
-    }
-
-    private static (MapFit Fit, CompatibilityPredictor Predictor, ScoreCalibration Scores) Fit(
-        List<float[]> oldVectors, List<float[]> newVectors, int oldDimension, int newDimension)
-    {
-        var old = oldVectors.SelectMany(v => v).ToArray();
-        var @new = newVectors.SelectMany(v => v).ToArray();
-        var fit = MapFitter.Fit(old, @new, oldVectors.Count, oldDimension, newDimension);
-        var agreements = MapFitter.Agreements(fit.Best, old, @new, Enumerable.Range(0, oldVectors.Count).ToArray());
-        var scores = ScoreCalibration.Fit(old, oldDimension, @new, newDimension, oldVectors.Count);
-        return (fit, CompatibilityPredictor.Fit(old, agreements, oldDimension), scores);
     }
 
     private static AgreementStats ToStats(AgreementSummary s) => new(s.Count, s.Mean, s.Min, s.P05, s.Median, s.P95);

@@ -170,7 +170,9 @@ public sealed partial class GalleryGrain
     {
         var (ids, _, vectors, dimension) = _index.Unconverted(order.From, order.To);
         if (ids.Length == 0 || order.Policy == BackfillPolicy.None) return (new Queue<string>(), ids.Length);
-        var bytes = await models.GetPredictorAsync(order.From, order.To, CancellationToken.None)
+        // Items served as stored are ranked by how well their stored vector agrees with the new one; otherwise by their mapped vector.
+        var bytes = (order.Route == RouteKind.Compatible ? await models.GetDirectPredictorAsync(order.From, order.To, CancellationToken.None) : null)
+            ?? await models.GetPredictorAsync(order.From, order.To, CancellationToken.None)
             ?? throw new IndexerException(IndexerErrorCode.Conflict, $"no compatibility predictor is stored for {order.From} -> {order.To}; calibrate first");
         var predictor = CompatibilityPredictorCodec.Decode(bytes);
         var scores = await Task.Run(() =>

@@ -597,7 +597,7 @@ public sealed partial class RolloutGrain(
                 var key = unfinished[i];
                 try
                 {
-                    var order = new BackfillOrder(rollout.Id, rollout.From, rollout.To, rollout.Request.Policy, rollout.Request.Threshold, rollout.Request.MaxFraction, credits[i]);
+                    var order = new BackfillOrder(rollout.Id, rollout.From, rollout.To, rollout.Request.Policy, rollout.Request.Threshold, rollout.Request.MaxFraction, credits[i], rollout.Route);
                     var progress = await GrainFactory.GetGrain<IGalleryGrain>(key).BackfillAsync(order);
                     changed |= !rollout.Galleries.TryGetValue(key, out var before) || before != progress;
                     rollout.Galleries[key] = progress;
