@@ -7,7 +7,10 @@
 #      (its backbone features are cached in .data/zoo/cache the first time, 3-4 minutes at 50 images/s), the 21-point
 #      curves of v1 -> v2-independent, v2-bct, v2-pc; writes README.md, the PNG plots and results.json;
 #   4. `indexer-eval system`: the same upgrades through a real silo (in process, Azurite on port 5690), 4 of the users,
-#      paused at beta = 0, 0.25, 0.5, 0.75, 1; adds its figures to the same report (15-30 minutes on 2 cores).
+#      paused at beta = 0, 0.25, 0.5, 0.75, 1; each user names the gallery's clusters and corrects two items first, and
+#      cluster quality (ARI, NMI, purity) and named-item flips are measured at every pause (issue 5); clustering join
+#      thresholds per version are picked on held-out galleries (--cluster-join calibrate|system|<number>); adds its
+#      figures to the same report (15-30 minutes on 2 cores).
 # Options: --offline-only skips step 4; anything after -- goes to both indexer-eval commands (e.g. -- --seed 1).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -216,17 +216,24 @@ public static class EvaluationApp
         var rate = new Option<double?>("--max-items-per-second") { Description = "the backfill budget (default, per upgrade: half the rate at which its calibration embedded images)" };
         var prefix = new Option<string>("--version-prefix") { Description = "registered version names are this prefix + the zoo's names", DefaultValueFactory = _ => new SystemOptions().VersionPrefix };
         var noVerify = new Option<bool>("--no-verify") { Description = "do not verify compatibility claims on the first user's labeled gallery" };
+        var clusterJoin = new Option<string>("--cluster-join")
+        {
+            Description = "the clustering's join threshold per version: 'calibrate' (chosen on test images no user holds), 'system' (the silo's default) or a number for every version",
+            DefaultValueFactory = _ => "calibrate",
+        };
         var command = new Command("system",
             "drive the running system (an in-process silo with Azurite): register the zoo, ingest the users' galleries, roll out each v2, pause the full backfill near each β and measure search; add the figures to the report in --out")
         {
             ZooOption, ReportOption, CacheOption, DatasetOption, NewOption, galleries, GallerySizeOption, QueriesOption, SeedOption, CalibrationOption, ThresholdOption,
-            points, port, rate, prefix, noVerify,
+            points, port, rate, prefix, noVerify, clusterJoin,
         };
         command.SetAction(parse => Run(() =>
         {
             var zoo = parse.GetValue(ZooOption)!.FullName;
             var protocol = Protocol(parse, galleries);
             var versions = NewVersions(parse, zoo);
+            var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), Console.Out);
+            var calibration = ClusterJoin(parse.GetValue(clusterJoin)!, zoo, [ModelZoo.V1, .. versions], pool, protocol);
             var options = new SystemOptions
             {
                 BasePort = parse.GetValue(port),
@@ -236,9 +243,9 @@ public static class EvaluationApp
                 Threshold = parse.GetValue(ThresholdOption),
                 VersionPrefix = parse.GetValue(prefix)!,
                 VerifyOnLabeledGallery = !parse.GetValue(noVerify),
+                ClusterJoinThresholds = calibration.Thresholds,
             };
             var output = parse.GetValue(ReportOption)!.FullName;
-            var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), Console.Out);
             var report = File.Exists(Path.Combine(output, ReportWriter.JsonFile)) ? ReportWriter.Read(output) : null;
             if (report?.Protocol is { } offline && (offline.Seed != protocol.Seed || offline.GallerySize != protocol.GallerySize || offline.Queries != protocol.Queries))
             {
@@ -246,9 +253,12 @@ public static class EvaluationApp
                 report = null;
             }
 
-            IReadOnlyList<string> Write(SystemReport system) =>
-                ReportWriter.Write((report ?? new EvaluationReport("Model upgrades on the Fashion-MNIST model zoo (system mode only)", CommandLine(parse), system.Upgrades.Select(u => u.Offline).ToList(), ZooNotes()) { Protocol = protocol })
+            IReadOnlyList<string> Write(SystemReport run)
+            {
+                var system = run with { ClusterCalibration = calibration.Sweeps };
+                return ReportWriter.Write((report ?? new EvaluationReport("Model upgrades on the Fashion-MNIST model zoo (system mode only)", CommandLine(parse), system.Upgrades.Select(u => u.Offline).ToList(), ZooNotes()) { Protocol = protocol })
                     with { System = system }, output);
+            }
 
             // The report is written after every upgrade too: a run of half an hour keeps what it measured if it is stopped.
             var system = SystemEvaluation.RunAsync(zoo, ModelZoo.V1, versions, pool, protocol, options, Options(parse), CommandLine(parse), Console.Out,
@@ -270,6 +280,35 @@ public static class EvaluationApp
             return Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The join thresholds of <c>--cluster-join</c>: "system" none (the silo's default for every version); a number, that
+    /// one for every version; "calibrate", per version the best of <see cref="ClusterCalibration"/> on the test images that
+    /// no user of the offline protocol (20 users unless fewer images allow) holds, split into galleries of the users' size.
+    /// </summary>
+    private static (IReadOnlyDictionary<string, double>? Thresholds, IReadOnlyList<ClusterCalibrationResult>? Sweeps) ClusterJoin(
+        string text, string zoo, IReadOnlyList<string> versions, ImagePool pool, UserProtocol protocol)
+    {
+        if (text == "system") return (null, null);
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var join)) return (versions.ToDictionary(v => v, _ => join), null);
+        if (text != "calibrate") throw new ArgumentException($"--cluster-join: '{text}' is neither 'calibrate', 'system' nor a number");
+
+        var offline = protocol with { Galleries = Math.Max(protocol.Galleries, Math.Min(new UserProtocol().Galleries, pool.Count / (protocol.GallerySize + protocol.Queries))) };
+        var dealt = offline.Deal(pool.Count).SelectMany(u => u.Items.Concat(u.Queries)).ToHashSet();
+        var held = Enumerable.Range(0, pool.Count).Where(i => !dealt.Contains(i)).ToArray();
+        var galleries = held.Chunk(protocol.GallerySize).Where(c => c.Length == protocol.GallerySize).ToList();
+        if (galleries.Count == 0) throw new ArgumentException($"--cluster-join calibrate: only {held.Length} images are held by no user, fewer than a gallery; give a number instead");
+        var sweeps = versions.Select(v =>
+        {
+            var head = ModelZoo.LoadHead(zoo, v);
+            var input = galleries.Select(g => (head.Embed(pool.Rows(g), g.Length), g.Select(pool.Label).ToArray())).ToList();
+            var result = ClusterCalibration.Choose(v, input, head.OutputDimension);
+            var best = result.Sweep.First(p => p.JoinThreshold == result.JoinThreshold);
+            Console.WriteLine(Invariant($"clusters: {v}: join threshold {result.JoinThreshold:F2} (ARI {best.AdjustedRandIndex:F3}, purity {best.Purity:F3}, coverage {best.Coverage:F3}) on {galleries.Count} galleries of {protocol.GallerySize} held-out images"));
+            return result;
+        }).ToList();
+        return (sweeps.ToDictionary(r => r.Version, r => r.JoinThreshold), sweeps);
     }
 
     private static IReadOnlyList<double> ParsePoints(string text)

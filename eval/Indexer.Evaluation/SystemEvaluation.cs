@@ -72,7 +72,7 @@ public static class SystemEvaluation
         var total = Stopwatch.StartNew();
 
         log.WriteLine($"system: starting a silo on port {options.BasePort} with Azurite on {options.BasePort + 10}");
-        var host = await SiloHost.StartAsync(options.BasePort);
+        var host = await SiloHost.StartAsync(options.BasePort, ClusterSettings(options));
         try
         {
             return await RunAsync(host, zooDirectory, oldName, newNames, pool, users, protocol, options, offlineOptions, command, log, total, completed);
@@ -135,6 +135,16 @@ public static class SystemEvaluation
         return Report();
     }
 
+    /// <summary>The silo's per-version clustering configuration for <see cref="SystemOptions.ClusterJoinThresholds"/>, under the registered names.</summary>
+    public static IReadOnlyDictionary<string, string?> ClusterSettings(SystemOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return (options.ClusterJoinThresholds ?? new Dictionary<string, double>()).ToDictionary(
+            t => $"Indexer:Clustering:Versions:{options.VersionPrefix}{t.Key}:JoinThreshold",
+            t => (string?)t.Value.ToString("R", CultureInfo.InvariantCulture),
+            StringComparer.Ordinal);
+    }
+
     /// <summary>"kind:v1" → "kind:fm-v1": a zoo lineage naming zoo versions, renamed with the prefix.</summary>
     public static string? PrefixLineage(string? lineage, string prefix)
     {
@@ -160,6 +170,17 @@ public static class SystemEvaluation
         private IndexerHttpClient UserClient { get; } = host.HttpAs(options.User, options.User == "bob" ? SiloHost.BobKey : SiloHost.AliceKey);
 
         private int TotalItems => users.Count * protocol.GallerySize;
+
+        /// <summary>Every gallery item's label name (what the simulated users know about their images).</summary>
+        private readonly Dictionary<string, string> _labels = users.SelectMany(u => u.Items).ToDictionary(ImagePool.ItemId, pool.LabelName, StringComparer.Ordinal);
+
+        /// <summary>Every correction the users made so far, in order; rollbacks restore them, so they accumulate across upgrades.</summary>
+        private readonly List<ClusterCorrection> _corrections = [];
+
+        /// <summary>True once the users' galleries were refined after the ingest (done once, before the first upgrade).</summary>
+        private bool _clustersRefined;
+
+        private string LabelOf(string itemId) => _labels[itemId];
 
         public async Task RegisterAsync(string zooDirectory, string name)
         {
@@ -261,6 +282,7 @@ public static class SystemEvaluation
             var evaluationGallery = options.VerifyOnLabeledGallery ? GalleryKey.Create(options.User, users[0].Name).ToString() : null;
             log.WriteLine($"system: {from} -> {to}");
             var newQueries = await EmbedQueriesAsync(to);
+            var clusters = await PrepareClustersAsync();
 
             // 1. Lazy, nothing granted: β = 0, the system's lazy selection, start-to-first-query with calibration.
             var first = await StartAsync(new RolloutRequest(to, BackfillPolicy.Lazy, options.Threshold, NoBudget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery));
@@ -268,6 +290,8 @@ public static class SystemEvaluation
             var zero = await MeasureAsync(to, newQueries, baselineTop1);
             if (zero.Beta != 0) throw new InvalidOperationException($"the lazy rollout re-embedded items although its budget grants none (β = {zero.Beta})");
             log.WriteLine(Invariant($"system:   rollout 1 (lazy, no budget): route {scoredStatus.Route}, activated after {first.ToActivation:F1} s, first {to} answer after {first.ToFirstQuery:F1} s; lazy selects {scoredStatus.Selected}/{scoredStatus.Scored}; β=0 mAP {Targets.P(zero.Point.MeanAveragePrecision)}"));
+            var clusterPoints = clusters.Points.ToList();
+            clusterPoints.Add(await MeasureClustersAsync(ClusterStage.Activated, double.NaN, zero.Beta, clusters.Baseline));
             await Ops.RolloutActionAsync("rollback");
             await Task.Delay(AfterRollback);
 
@@ -304,6 +328,7 @@ public static class SystemEvaluation
                 }
 
                 var at = await MeasureSettledAsync(to, newQueries, baselineTop1);
+                clusterPoints.Add(await MeasureClustersAsync(ClusterStage.Paused, point, at.Beta, clusters.Baseline));
                 await Ops.RolloutActionAsync("resume");
                 paused += pausedAt.Elapsed;
                 measured.Add((point, at));
@@ -314,6 +339,7 @@ public static class SystemEvaluation
             if (status.Failed > 0) throw new InvalidOperationException($"{status.Failed} items failed to re-embed");
             var end = await MeasureAsync(to, newQueries, baselineTop1);
             if (options.Points.Contains(1)) measured.Add((1, end));
+            clusterPoints.Add(await MeasureClustersAsync(ClusterStage.Backfilled, 1, end.Beta, clusters.Baseline));
             log.WriteLine(Invariant($"system:   backfilled {status.Done} items; β=1 mAP {Targets.P(end.Point.MeanAveragePrecision)}, top-1 {Targets.P(end.Point.Cmc1)}"));
 
             // What the offline computation needs from the system: its map, predictor and stored vectors.
@@ -331,6 +357,7 @@ public static class SystemEvaluation
             var again = await SearchAsync(from, oldQueries);
             var restored = SameAnswers(baseline.Results, again.Results);
             log.WriteLine($"system:   rolled back; every answer as before: {restored}");
+            clusterPoints.Add(await MeasureClustersAsync(ClusterStage.RolledBack, double.NaN, 0, clusters.Baseline));
 
             var newHead = ModelZoo.LoadHead(zooDirectory, newName);
             var comparison = Compare(oldName, oldHead, newName, newHead, storedOld, storedNew, oldQueries, newQueries, map, predictor, measured, offlineOptions);
@@ -357,7 +384,125 @@ public static class SystemEvaluation
                 MaxVectorDifference = comparison.MaxVectorDifference,
                 OfflineSystemOrder = comparison.SystemOrder,
                 Offline = comparison.Offline,
+                Clusters = clusters.Result with { Points = clusterPoints },
             };
+        }
+
+        /// <summary>What an upgrade's cluster measurements start from: the result so far and each gallery's named membership before the rollout.</summary>
+        private sealed record ClusterBaseline(SystemClusterResult Result, IReadOnlyList<ClusterPoint> Points, IReadOnlyList<IReadOnlyDictionary<string, long>> Baseline);
+
+        /// <summary>
+        /// The users' part before a rollout: once, after the ingest, a refinement of every gallery (as a user may ask for);
+        /// then in each gallery the clusters as they are, a name for every shown cluster without one, two corrections, and
+        /// the named membership that the upgrade's flips are counted against.
+        /// </summary>
+        private async Task<ClusterBaseline> PrepareClustersAsync()
+        {
+            var client = UserClient;
+            if (!_clustersRefined)
+            {
+                var deadline = DateTime.UtcNow + options.StepTimeout;
+                foreach (var user in users)
+                {
+                    // The clusters follow the indexed items within the clustering's save delay; refine once all are in.
+                    while (await client.GetClusterReportAsync(user.Name) is var r && (r.Items < protocol.GallerySize || r.WithoutVector > 0))
+                    {
+                        if (DateTime.UtcNow > deadline) throw new TimeoutException($"{user.Name}: {r.Items} of {protocol.GallerySize} items clustered");
+                        await Task.Delay(200);
+                    }
+
+                    var refined = await client.RefineClustersAsync(user.Name);
+                    log.WriteLine(Invariant($"system:   {user.Name}: clusters refined ({refined.Iterations} passes, {refined.Reassignments} moves): {refined.Clusters} clusters"));
+                }
+
+                _clustersRefined = true;
+            }
+
+            var clustered = new List<GalleryClusterMeasure>(users.Count);
+            var before = new List<GalleryClusterMeasure>(users.Count);
+            var baseline = new List<IReadOnlyDictionary<string, long>>(users.Count);
+            var corrections = new List<ClusterCorrection>();
+            int named = 0, newlyNamed = 0;
+            foreach (var user in users)
+            {
+                var view = await ReadClustersAsync(user);
+                var mine = _corrections.Where(c => c.Gallery == user.Name).ToList();
+                clustered.Add(ClusterEvaluation.Measure(user.Name, view, LabelOf, view.NamedMembership(), mine));
+
+                var names = ClusterEvaluation.NameClusters(view, LabelOf);
+                foreach (var (id, name) in names) await client.NameClusterAsync(user.Name, id, name);
+                newlyNamed += names.Count;
+                if (names.Count > 0) view = await ReadClustersAsync(user);
+
+                var exclude = mine.Select(c => c.ItemId).ToHashSet(StringComparer.Ordinal);
+                var planned = ClusterEvaluation.PlanCorrections(user.Name, view, LabelOf, exclude);
+                foreach (var correction in planned)
+                {
+                    if (correction.Kind == ClusterCorrectionKind.MoveOut) await client.MoveItemOutOfClusterAsync(user.Name, correction.ItemId);
+                    else await client.MoveItemToClusterAsync(user.Name, correction.ItemId, correction.ToClusterId!.Value);
+                }
+
+                corrections.AddRange(planned);
+                _corrections.AddRange(planned);
+                mine.AddRange(planned);
+                if (planned.Count > 0) view = await ReadClustersAsync(user);
+
+                var namedMembership = view.NamedMembership();
+                baseline.Add(namedMembership);
+                named += view.NamedClusters().Count;
+                before.Add(ClusterEvaluation.Measure(user.Name, view, LabelOf, namedMembership, mine));
+            }
+
+            var points = new List<ClusterPoint> { new(ClusterStage.Clustered, double.NaN, 0, clustered), new(ClusterStage.BeforeRollout, double.NaN, 0, before) };
+            var q = points[0].Quality;
+            log.WriteLine(Invariant($"system:   clusters: ARI {q.AdjustedRandIndex:F3}, NMI {q.NormalizedMutualInformation:F3}, purity {q.Purity:F3} (chance {q.ChancePurity:F3}) over {Targets.P(q.Coverage)}% of the items; ") +
+                Invariant($"{newlyNamed} clusters named ({named} in all), {corrections.Count} corrections; {points[1].Flips.NamedItems} named items"));
+            var result = new SystemClusterResult { NamedClusters = named, NewlyNamed = newlyNamed, Corrections = corrections, Points = points };
+            return new ClusterBaseline(result, points, baseline);
+        }
+
+        /// <summary>Every gallery's clusters measured against the named membership before the rollout.</summary>
+        private async Task<ClusterPoint> MeasureClustersAsync(ClusterStage stage, double requested, double beta, IReadOnlyList<IReadOnlyDictionary<string, long>> baseline)
+        {
+            var galleries = new List<GalleryClusterMeasure>(users.Count);
+            for (var g = 0; g < users.Count; g++)
+            {
+                var view = await ReadClustersAsync(users[g]);
+                galleries.Add(ClusterEvaluation.Measure(users[g].Name, view, LabelOf, baseline[g], _corrections.Where(c => c.Gallery == users[g].Name).ToList()));
+            }
+
+            var point = new ClusterPoint(stage, requested, beta, galleries);
+            var f = point.Flips;
+            log.WriteLine(Invariant($"system:   clusters {stage} (β {beta:F3}, {point.ModelVersions}): {f.Flips}/{f.NamedItems} named items flipped ({f.Left} left, {f.MovedToOtherNamed} to another named cluster); ") +
+                Invariant($"corrections in force {point.CorrectionsKept}/{point.Corrections}; purity {point.Quality.Purity:F3}"));
+            return point;
+        }
+
+        /// <summary>A gallery's clusters through the user's API: every cluster (hidden ones too), which are shown, and every member.</summary>
+        private async Task<ClusterView> ReadClustersAsync(SimulatedUser user)
+        {
+            var client = UserClient;
+            var report = await client.GetClusterReportAsync(user.Name);
+            var all = await client.ListClustersAsync(user.Name, representatives: 0, includeHidden: true);
+            var shown = (await client.ListClustersAsync(user.Name, representatives: 0)).Select(c => c.Id).ToHashSet();
+            var membership = user.Items.Select(ImagePool.ItemId).ToDictionary(id => id, _ => (long?)null, StringComparer.Ordinal);
+            foreach (var cluster in all)
+            {
+                for (var offset = 0; offset < cluster.Size;)
+                {
+                    var page = await client.GetClusterItemsAsync(user.Name, cluster.Id, offset, Search.Clustering.GalleryClusters.MaxPageSize);
+                    if (page.Items.Count == 0) break;
+                    foreach (var item in page.Items)
+                    {
+                        if (!membership.ContainsKey(item)) throw new InvalidOperationException($"{user.Name}: cluster {cluster.Id} holds '{item}', which the user never uploaded");
+                        membership[item] = cluster.Id;
+                    }
+
+                    offset += page.Items.Count;
+                }
+            }
+
+            return new ClusterView(report.ModelVersion, membership, all.ToDictionary(c => c.Id, c => c.Name), shown);
         }
 
         private sealed record Started(double ToActivation, double ToFirstQuery);

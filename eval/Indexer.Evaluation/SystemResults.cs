@@ -36,6 +36,13 @@ public sealed record SystemOptions
     /// <summary>Longest wait for any one step (ingest, activation, backfill) before the run gives up.</summary>
     public TimeSpan StepTimeout { get; init; } = TimeSpan.FromMinutes(30);
 
+    /// <summary>
+    /// The clustering's join threshold per zoo version (e.g. "v1" → 0.5), set as the silo's per-version clustering
+    /// configuration (<c>Indexer:Clustering:Versions:&lt;registered name&gt;:JoinThreshold</c>); versions left out, or all
+    /// when null, keep the system's default.
+    /// </summary>
+    public IReadOnlyDictionary<string, double>? ClusterJoinThresholds { get; init; }
+
     /// <summary>Throws when an option is out of range.</summary>
     public void Validate()
     {
@@ -44,6 +51,11 @@ public sealed record SystemOptions
         if (!(Threshold is >= 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(Threshold), Threshold, "must lie in [0, 1]");
         ArgumentException.ThrowIfNullOrEmpty(VersionPrefix);
         ArgumentException.ThrowIfNullOrEmpty(User);
+        foreach (var (version, join) in ClusterJoinThresholds ?? new Dictionary<string, double>())
+        {
+            // At most the default merge threshold: the clustering requires merge >= join.
+            if (!(join is >= -1 and <= 0.95)) throw new ArgumentOutOfRangeException(nameof(ClusterJoinThresholds), join, $"{version}: a join threshold must lie in [-1, 0.95]");
+        }
     }
 }
 
@@ -171,6 +183,9 @@ public sealed record SystemUpgradeResult
     /// <summary>The offline evaluation of the same galleries (zoo heads' vectors) with its own seeded calibration.</summary>
     public required UpgradeResult Offline { get; init; }
 
+    /// <summary>The users' clusters through the upgrade: quality against the labels, names, corrections, negative flips.</summary>
+    public SystemClusterResult? Clusters { get; init; }
+
     /// <summary>"old → new".</summary>
     public string Name => $"{OldModel} → {NewModel}";
 
@@ -207,4 +222,7 @@ public sealed record SystemReport
 
     /// <summary>The whole run, seconds.</summary>
     public required double TotalSeconds { get; init; }
+
+    /// <summary>How the clustering's join threshold of each version was chosen, when the harness calibrated it.</summary>
+    public IReadOnlyList<ClusterCalibrationResult>? ClusterCalibration { get; init; }
 }

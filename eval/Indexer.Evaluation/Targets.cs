@@ -32,12 +32,18 @@ public sealed record TargetOptions
 
     /// <summary>How far the predicted order's area may fall below the oracle's (1 point of mAP).</summary>
     public double OracleGap { get; init; } = 0.01;
+
+    /// <summary>Issue 5: the largest share of named items that may flip through an upgrade to <see cref="IndependentModel"/> (BCT: none).</summary>
+    public double ClusterFlipBudget { get; init; } = 0.01;
+
+    /// <summary>Issue 5, "purity well above chance": purity at least this multiple of chance purity (the largest class's share).</summary>
+    public double PurityOverChance { get; init; } = 2;
 }
 
 /// <summary>One target: met, not met, or not evaluated (null) because its upgrade is not in the report; and by how much.</summary>
 public sealed record TargetCheck(string Target, bool? Met, string Detail);
 
-/// <summary>Checks a report's upgrades against the targets of issue 4.</summary>
+/// <summary>Checks a report's upgrades against the targets of issue 4 and, when the system was driven, the cluster targets of issue 5.</summary>
 public static class Targets
 {
     /// <summary>One line per target, in the issue's order, from the offline upgrades alone.</summary>
@@ -132,7 +138,90 @@ public static class Targets
                 $"areas: predicted {P(predicted)}, random {P(random)} ({Signed(predicted - random)}), oracle {P(oracle)} ({Signed(predicted - oracle)}): " +
                 (beatsRandom && nearOracle ? "met" : beatsRandom ? $"not met: {P(oracle - predicted - options.OracleGap)} points too far from the oracle" : "not met: no better than random"));
         }));
+        if (report.System is { } system) checks.AddRange(ClusterChecks(system, options));
         return checks;
+    }
+
+    /// <summary>
+    /// The cluster targets of issue 5, from the system run: purity well above chance, named items flipping through the
+    /// upgrade (at most <see cref="TargetOptions.ClusterFlipBudget"/> for the independent version, none for BCT, at every
+    /// point measured from activation to the end), and every user correction in force throughout.
+    /// </summary>
+    public static IReadOnlyList<TargetCheck> ClusterChecks(SystemReport system, TargetOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        options ??= new TargetOptions();
+        var withClusters = system.Upgrades.Where(u => u.Clusters is not null).ToList();
+        var checks = new List<TargetCheck>();
+
+        var purityTarget = $"clusters of the Fashion-MNIST galleries: purity well above chance (at least {F(options.PurityOverChance, 0)}x the largest class's share), with ARI and NMI";
+        if (withClusters.Count == 0)
+        {
+            checks.Add(new TargetCheck(purityTarget, null, "not evaluated: the system run measured no clusters"));
+        }
+        else
+        {
+            var q = withClusters[0].Clusters!.Points[0].Quality;
+            var met = q.Purity >= options.PurityOverChance * q.ChancePurity;
+            checks.Add(new TargetCheck(purityTarget, met,
+                $"as the system clustered the {system.Protocol.Galleries} galleries in `{withClusters[0].FromVersion}` (mean over galleries): purity {F(q.Purity, 3)} against chance {F(q.ChancePurity, 3)} " +
+                $"({F(q.Purity / q.ChancePurity, 1)}x), ARI {F(q.AdjustedRandIndex, 3)}, NMI {F(q.NormalizedMutualInformation, 3)}, over the {P(q.Coverage)}% of the items in a shown cluster: {(met ? "met" : "not met")}"));
+        }
+
+        checks.Add(FlipCheck(system, options.IndependentModel, options.ClusterFlipBudget,
+            $"`{options.IndependentModel}`: at most {P(options.ClusterFlipBudget, 0)}% of the named items flip (leave their named cluster or move to another named one), at every point from activation to the end of the backfill and the rollback"));
+        checks.Add(FlipCheck(system, options.BctModel, 0,
+            $"`{options.BctModel}`: no named item flips, at every point from activation to the end of the backfill and the rollback"));
+
+        const string correctionsTarget = "every user correction (an item moved out of a cluster, an item moved into one) stays in force through every upgrade";
+        if (withClusters.Count == 0)
+        {
+            checks.Add(new TargetCheck(correctionsTarget, null, "not evaluated: the system run measured no clusters"));
+        }
+        else
+        {
+            var points = withClusters.SelectMany(u => u.Clusters!.Points.Where(p => p.Stage >= ClusterStage.BeforeRollout).Select(p => (Upgrade: u, Point: p))).ToList();
+            var worst = points.MinBy(x => x.Point.Corrections == 0 ? 1.0 : (double)x.Point.CorrectionsKept / x.Point.Corrections);
+            var met = withClusters.All(u => u.Clusters!.CorrectionsAlwaysKept) && points.Any(x => x.Point.Corrections > 0);
+            checks.Add(new TargetCheck(correctionsTarget, met, points.All(x => x.Point.Corrections == 0)
+                ? "not met: no correction was made (no gallery had a misplaced item in a named cluster)"
+                : $"{withClusters.Sum(u => u.Clusters!.Corrections.Count)} corrections made over {withClusters.Count} upgrade(s), checked at {points.Count} points; " +
+                  (met ? "all in force at every point: met" : $"the fewest in force: {worst.Point.CorrectionsKept} of {worst.Point.Corrections} ({worst.Upgrade.Name}, {StageName(worst.Point)}): not met")));
+        }
+
+        return checks;
+    }
+
+    private static TargetCheck FlipCheck(SystemReport system, string model, double budget, string target)
+    {
+        var upgrade = system.Upgrades.FirstOrDefault(u => u.NewModel == model);
+        if (upgrade?.Clusters is not { } clusters) return new TargetCheck(target, null, $"not evaluated: `{model}` was not driven through the system with clusters");
+        var during = clusters.DuringUpgrade.ToList();
+        var worst = during.MaxBy(p => double.IsNaN(p.Flips.Fraction) ? -1 : p.Flips.Fraction);
+        if (worst is null || double.IsNaN(worst.Flips.Fraction)) return new TargetCheck(target, false, "not met: no item was in a named cluster before the rollout");
+        var met = during.All(p => p.Flips.Fraction <= budget + 1e-12);
+        var end = during.LastOrDefault(p => p.Stage == ClusterStage.Backfilled);
+        var rolledBack = during.LastOrDefault(p => p.Stage == ClusterStage.RolledBack);
+        var detail = $"the most at {StageName(worst)}: {worst.Flips.Flips} of {worst.Flips.NamedItems} named items = {P(worst.Flips.Fraction, 2)}% ({worst.Flips.Left} left, {worst.Flips.MovedToOtherNamed} to another named cluster)";
+        if (end is not null && end != worst) detail += $"; after the backfill {end.Flips.Flips} = {P(end.Flips.Fraction, 2)}%";
+        if (rolledBack is not null) detail += $"; after the rollback {rolledBack.Flips.Flips}";
+        return new TargetCheck(target, met, detail + (met ? ": met" : $": not met by {P(worst.Flips.Fraction - budget, 2)} points"));
+    }
+
+    /// <summary>Where a cluster point was measured, for a sentence: "β = 25% (asked 25%)", "the end of the backfill".</summary>
+    internal static string StageName(ClusterPoint point)
+    {
+        ArgumentNullException.ThrowIfNull(point);
+        return point.Stage switch
+        {
+            ClusterStage.Clustered => "the clusters as the system made them",
+            ClusterStage.BeforeRollout => "the start (after the user's names and corrections)",
+            ClusterStage.Activated => "activation (β = 0)",
+            ClusterStage.Paused => $"the pause at β = {P(point.Beta)}% (asked {P(point.Requested, 0)}%)",
+            ClusterStage.Backfilled => "the end of the backfill (β = 100%)",
+            ClusterStage.RolledBack => "the rollback",
+            _ => point.Stage.ToString(),
+        };
     }
 
     /// <summary>
@@ -233,6 +322,35 @@ public static class Targets
         {
             why.Add($"**Ordering on `{options.IndependentModel}`.** Areas: predicted {P(independent.Predicted.MeanAveragePrecision.Area)}, random {P(independent.Random.MeanAveragePrecision.Area)}, oracle {P(independent.Oracle.MeanAveragePrecision.Area)}; " +
                 $"the predictor's Spearman correlation with the true agreement is {F(independent.PredictorGallerySpearman, 3)} over the gallery.");
+        }
+
+        if (report.System is { } system)
+        {
+            foreach (var (model, budget) in new[] { (options.IndependentModel, options.ClusterFlipBudget), (options.BctModel, 0.0) })
+            {
+                if (system.Upgrades.FirstOrDefault(u => u.NewModel == model)?.Clusters is not { } clusters) continue;
+                var during = clusters.DuringUpgrade.ToList();
+                if (during.Count == 0 || during.All(p => p.Flips.Fraction <= budget + 1e-12)) continue;
+                var text = $"**Cluster flips on `{model}`.** Share of the {during[0].Flips.NamedItems} named items flipped, point by point: " +
+                    string.Join("; ", during.Select(p => $"{StageName(p)} {P(p.Flips.Fraction, 2)}% ({p.Flips.Left} left, {p.Flips.MovedToOtherNamed} to another named cluster)")) + ". ";
+                var activated = during.FirstOrDefault(p => p.Stage == ClusterStage.Activated);
+                if (activated is not null && activated.Flips.Flips == 0)
+                {
+                    text += "Nothing flipped at activation, when the clusters moved into the new version's space with every old vector carried over by its route, so the flips come with the backfill's re-embedded vectors: " +
+                        "the system moves a re-embedded item when its new vector is far from its cluster's centre and near another's (GalleryClusters.Reembed's margins).";
+                }
+
+                var start = clusters.Points.FirstOrDefault(p => p.Stage == ClusterStage.BeforeRollout);
+                var end = during.LastOrDefault(p => p.Stage == ClusterStage.Backfilled);
+                if (start is not null && end is not null && end.Quality.Purity > start.Quality.Purity)
+                {
+                    text += $" Meanwhile the clusters' purity rose from {F(start.Quality.Purity, 3)} before the rollout to {F(end.Quality.Purity, 3)} after the backfill (ARI {F(start.Quality.AdjustedRandIndex, 3)} → {F(end.Quality.AdjustedRandIndex, 3)}): " +
+                        "the moves mostly follow the new version's better separation of the classes, at the cost of the membership the user named.";
+                }
+
+                if (during.LastOrDefault(p => p.Stage == ClusterStage.RolledBack) is { } back) text += $" After the rollback {back.Flips.Flips} named items are out of place.";
+                why.Add(text);
+            }
         }
 
         return why;

@@ -139,8 +139,19 @@ public sealed class HarnessTests : IDisposable
                     Scored = 240, LazySelected = 12, Threshold = 0.8,
                     Timings = new SystemTimings(5, 5.5, 2, 2.4, 3, 30, 10, 240, 10),
                     Points = points, RollbackRestoredAnswers = true, MaxVectorDifference = 1e-7, OfflineSystemOrder = bct.Predicted, Offline = bct,
+                    Clusters = new SystemClusterResult
+                    {
+                        NamedClusters = 2, NewlyNamed = 2,
+                        Corrections = [new ClusterCorrection("u00", "fm-00001", "Coat", ClusterCorrectionKind.MoveOut, 4, "Pullover 1", null, null)],
+                        Points =
+                        [
+                            ClusterPoint(ClusterStage.Clustered, double.NaN, 0, 0, 0), ClusterPoint(ClusterStage.BeforeRollout, double.NaN, 0, 0, 1),
+                            ClusterPoint(ClusterStage.Paused, 0.5, 0.49, 0, 1), ClusterPoint(ClusterStage.Backfilled, 1, 1, 0, 1), ClusterPoint(ClusterStage.RolledBack, double.NaN, 0, 0, 1),
+                        ],
+                    },
                 },
             ],
+            ClusterCalibration = [new ClusterCalibrationResult("v1", 0.5, 2, 80, [new ClusterCalibrationPoint(0.45, 0.3, 0.7, 0.9), new ClusterCalibrationPoint(0.5, 0.4, 0.8, 0.8)])],
         };
         var report = offline with { System = system };
 
@@ -156,8 +167,20 @@ public sealed class HarnessTests : IDisposable
         Assert.Contains("System mode ran 3 users", markdown, StringComparison.Ordinal);
         Assert.Contains("the calibrations embedded 60 stored images at 20 images/s", markdown, StringComparison.Ordinal);
         Assert.Contains("verified the claim 'backward-compatible:fm-v1'", markdown, StringComparison.Ordinal);
+        Assert.Contains("### The users' clusters through each upgrade", markdown, StringComparison.Ordinal);
+        Assert.Contains("v1 0.50 (ARI 0.400, purity 0.800, 80.0% in shown clusters)", markdown, StringComparison.Ordinal);
+        Assert.Contains("| paused (asked 50%) | 49.0% | fm-v2-bct |", markdown, StringComparison.Ordinal);
+        Assert.Contains("- **met**: `v2-bct`: no named item flips", markdown, StringComparison.Ordinal);
+        Assert.Contains("*not evaluated*: `v2-independent`: at most 1% of the named items flip", markdown, StringComparison.Ordinal);
         Assert.Equal(json, ReportWriter.ToJson(ReportWriter.Read(_directory)));
     }
+
+    private static ClusterPoint ClusterPoint(ClusterStage stage, double requested, double beta, int flips, int corrections) =>
+        new(stage, requested, beta,
+        [
+            new GalleryClusterMeasure("u00", stage is ClusterStage.Paused or ClusterStage.Backfilled ? "fm-v2-bct" : "fm-v1", new ClusterQuality(60, 80, 4, 0.5, 0.6, 0.85, 0.2),
+                new ClusterFlipReport(40, flips, 0, 0), corrections, corrections),
+        ]);
 
     [Fact]
     public void Interpolate_ReadsACurveLinearlyBetweenItsPoints()

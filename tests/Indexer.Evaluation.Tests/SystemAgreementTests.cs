@@ -9,7 +9,8 @@ namespace Indexer.Evaluation.Tests;
 /// <summary>
 /// The offline mode and the system mode measure the same thing: a tiny zoo trained here, two users of 100 images and 20
 /// queries each driven through a real silo (Azurite, the real backbone), paused at β = 0, about 0.5 and 1, against the
-/// offline computation on the zoo heads' vectors with the system's map and re-embedded set.
+/// offline computation on the zoo heads' vectors with the system's map and re-embedded set; and the users' named clusters
+/// and corrections measured through the same upgrade.
 /// </summary>
 [Trait("Category", "EndToEnd")]
 public sealed class SystemAgreementTests(ITestOutputHelper output) : IDisposable
@@ -55,7 +56,18 @@ public sealed class SystemAgreementTests(ITestOutputHelper output) : IDisposable
             report = await SystemEvaluation.RunAsync(
                 zoo, ModelZoo.V1, [ModelZoo.V2Independent], pool, protocol,
                 // No labeled verification: v2-independent claims nothing, and it would embed a gallery twice more.
-                new SystemOptions { BasePort = BasePort, Points = [0, 0.5, 1], MaxItemsPerSecond = 8, SampleSize = 80, VersionPrefix = "t-", VerifyOnLabeledGallery = false },
+                new SystemOptions
+                {
+                    BasePort = BasePort,
+                    Points = [0, 0.5, 1],
+                    MaxItemsPerSecond = 8,
+                    SampleSize = 80,
+                    VersionPrefix = "t-",
+                    VerifyOnLabeledGallery = false,
+
+                    // The tiny zoo's cosines are lower than ResNet18's, whose join threshold is the system's default.
+                    ClusterJoinThresholds = new Dictionary<string, double> { [ModelZoo.V1] = 0.5, [ModelZoo.V2Independent] = 0.5 },
+                },
                 new UpgradeEvaluationOptions(), "test", log);
         }
         finally
@@ -85,5 +97,26 @@ public sealed class SystemAgreementTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(upgrade.Offline.CrossModel.NewNew.MeanAveragePrecision, upgrade.Points[2].System.MeanAveragePrecision, 3);
         Assert.Equal(upgrade.Offline.CrossModel.OldOld.MeanAveragePrecision, report.OldOld.MeanAveragePrecision, 3);
         Assert.Equal(upgrade.LazySelected, upgrade.Scored * upgrade.LazyFraction, 6);
+
+        // The clusters: named and corrected before the rollout, measured at activation, the pause, the end and after the rollback.
+        var clusters = upgrade.Clusters;
+        Assert.NotNull(clusters);
+        Assert.Equal(
+            [ClusterStage.Clustered, ClusterStage.BeforeRollout, ClusterStage.Activated, ClusterStage.Paused, ClusterStage.Backfilled, ClusterStage.RolledBack],
+            clusters.Points.Select(p => p.Stage));
+        foreach (var point in clusters.Points)
+        {
+            output.WriteLine($"clusters {point.Stage} ({point.ModelVersions}): {point.Flips.Flips}/{point.Flips.NamedItems} flipped, corrections {point.CorrectionsKept}/{point.Corrections}, " +
+                $"purity {point.Quality.Purity:F3} (chance {point.Quality.ChancePurity:F3}), ARI {point.Quality.AdjustedRandIndex:F3}, {point.Quality.ShownClusters} shown clusters");
+        }
+
+        Assert.True(clusters.NamedClusters > 0, "the user named no cluster");
+        Assert.True(clusters.Points[1].Flips.NamedItems > 0);
+        Assert.NotEmpty(clusters.Corrections);
+        Assert.True(clusters.CorrectionsAlwaysKept, "a user correction was undone by the upgrade");
+        Assert.Equal(0, clusters.Points[2].Flips.Flips); // activation moves the clusters into the new space without changing membership
+        Assert.Equal("t-v2-independent", clusters.Points[4].ModelVersions);
+        Assert.Equal("t-v1", clusters.Points[5].ModelVersions);
+        Assert.Equal(0, clusters.Points[5].Flips.Flips); // the rollback restores the clusters as they were
     }
 }
