@@ -289,26 +289,7 @@ public sealed partial class GalleryGrain
             Manifest.Backfill.FailedIds.AddRange(failed);
         }
 
-        if (records.Count > 0)
-        {
-            await AppendSegmentAsync(records, () =>
-            {
-                foreach (var record in records) _index.Apply(record);
-            }, Count);
-        }
-        else
-        {
-            await _writeLock.WaitAsync();
-            try
-            {
-                Count();
-                await WriteOrReloadAsync();
-            }
-            finally
-            {
-                _writeLock.Release();
-            }
-        }
+        await PersistRecordsAsync(records, Count);
 
         telemetry.ItemsBackfilled.Add(records.Count);
     }

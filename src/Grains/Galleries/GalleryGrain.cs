@@ -507,26 +507,7 @@ public sealed partial class GalleryGrain(
             }
         }
 
-        if (records.Count > 0)
-        {
-            await AppendSegmentAsync(records, () =>
-            {
-                foreach (var record in records) _index.Apply(record);
-            }, Commit);
-        }
-        else
-        {
-            await _writeLock.WaitAsync();
-            try
-            {
-                Commit();
-                await WriteOrReloadAsync();
-            }
-            finally
-            {
-                _writeLock.Release();
-            }
-        }
+        await PersistRecordsAsync(records, Commit);
 
         SyncPending();
         telemetry.ItemsIndexed.Add(records.Count / versions.Count);
@@ -537,6 +518,33 @@ public sealed partial class GalleryGrain(
         }
 
         await MergeSegmentsAsync();
+    }
+
+    /// <summary>
+    /// Stores a batch's outcome: its records as a segment with the manifest change <paramref name="updateManifest"/>
+    /// makes, or, when nothing produced a record (every item failed), that manifest change alone.
+    /// </summary>
+    private async Task PersistRecordsAsync(IReadOnlyList<SegmentRecord> records, Action updateManifest)
+    {
+        if (records.Count > 0)
+        {
+            await AppendSegmentAsync(records, () =>
+            {
+                foreach (var record in records) _index.Apply(record);
+            }, updateManifest);
+            return;
+        }
+
+        await _writeLock.WaitAsync();
+        try
+        {
+            updateManifest();
+            await WriteOrReloadAsync();
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
     }
 
     /// <summary>

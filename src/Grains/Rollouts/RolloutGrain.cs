@@ -509,8 +509,7 @@ public sealed partial class RolloutGrain(
         var models = ServiceProvider.GetRequiredService<Storage.BlobModelStore>();
         var chained = new List<VersionRoute>();
         var last = rollout.Route == RouteKind.Mapped
-            ? Search.Maps.LinearMapCodec.Decode(await models.GetMapAsync(rollout.From, rollout.To, CancellationToken.None)
-                ?? throw new InvalidOperationException($"no map is stored for {rollout.From} -> {rollout.To}"))
+            ? await MapAsync(models, rollout.From, rollout.To) ?? throw new InvalidOperationException($"no map is stored for {rollout.From} -> {rollout.To}")
             : null;
         foreach (var route in rollout.PreviousRoutes.Where(r => r.To == rollout.From && r.From != rollout.To && r.Kind is RouteKind.Compatible or RouteKind.Mapped or RouteKind.OwnSpace))
         {
@@ -541,8 +540,7 @@ public sealed partial class RolloutGrain(
             }
 
             var first = route.Kind == RouteKind.Mapped
-                ? Search.Maps.LinearMapCodec.Decode(await models.GetMapAsync(route.From, rollout.From, CancellationToken.None)
-                    ?? throw new InvalidOperationException($"no map is stored for {route.From} -> {rollout.From}"))
+                ? await MapAsync(models, route.From, rollout.From) ?? throw new InvalidOperationException($"no map is stored for {route.From} -> {rollout.From}")
                 : null;
             var composed = first is null ? last! : last is null ? first : first.Then(last);
             await models.PutMapAsync(route.From, rollout.To, Search.Maps.LinearMapCodec.Encode(composed), CancellationToken.None);

@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using System.Security.Cryptography;
-
 namespace Indexer.Search.Maps;
 
 /// <summary>
@@ -12,8 +9,6 @@ public static class CompatibilityPredictorCodec
 {
     public const int FormatVersion = 1;
 
-    private const int ChecksumBytes = 32;
-
     /// <summary>Largest array accepted when decoding (a 50k-item, 4096-d sample is 205M floats; nothing legitimate is larger).</summary>
     private const int MaxLength = 256 * 1024 * 1024;
 
@@ -21,10 +16,8 @@ public static class CompatibilityPredictorCodec
     {
         ArgumentNullException.ThrowIfNull(predictor);
         var p = predictor.Parameters;
-        using var stream = new MemoryStream();
-        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+        return SealedFormat.Seal("IXCP"u8, writer =>
         {
-            writer.Write("IXCP"u8);
             writer.Write(FormatVersion);
             writer.Write((int)p.Kind);
             writer.Write(p.Dimension);
@@ -37,25 +30,15 @@ public static class CompatibilityPredictorCodec
             foreach (var x in p.Agreements) writer.Write(x);
             writer.Write(p.Weights.Length);
             foreach (var x in p.Weights) writer.Write(x);
-        }
-
-        var body = stream.ToArray();
-        return [.. body, .. SHA256.HashData(body)];
+        });
     }
 
     /// <exception cref="InvalidDataException">The bytes are not a complete, intact predictor of this format.</exception>
     public static CompatibilityPredictor Decode(byte[] bytes)
     {
-        ArgumentNullException.ThrowIfNull(bytes);
-        if (bytes.Length < 4 + ChecksumBytes || !bytes.AsSpan().StartsWith("IXCP"u8)) throw new InvalidDataException("not a compatibility predictor (bad magic or too short)");
-        if (!SHA256.HashData(bytes.AsSpan(0, bytes.Length - ChecksumBytes)).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - ChecksumBytes)))
-        {
-            throw new InvalidDataException("predictor checksum mismatch: the blob is corrupt");
-        }
-
+        using var reader = SealedFormat.Open(bytes, "IXCP"u8, "compatibility predictor");
         try
         {
-            using var reader = new BinaryReader(new MemoryStream(bytes, 4, bytes.Length - 4 - ChecksumBytes));
             var version = reader.ReadInt32();
             if (version != FormatVersion) throw new InvalidDataException($"predictor format version {version} is not supported");
             var kind = (PredictorKind)reader.ReadInt32();
