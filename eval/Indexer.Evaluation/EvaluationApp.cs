@@ -49,6 +49,7 @@ public static class EvaluationApp
         root.Subcommands.Add(OfflineCommand());
         root.Subcommands.Add(SystemCommand());
         root.Subcommands.Add(RenderCommand());
+        root.Subcommands.Add(ClusterMarginsCommand());
         return root;
     }
 
@@ -264,6 +265,42 @@ public static class EvaluationApp
             var system = SystemEvaluation.RunAsync(zoo, ModelZoo.V1, versions, pool, protocol, options, Options(parse), CommandLine(parse), Console.Out,
                 partial => Console.WriteLine($"system: report written with {partial.Upgrades.Count} upgrade(s) ({Write(partial).Count} files)")).GetAwaiter().GetResult();
             foreach (var path in Write(system)) Console.WriteLine($"wrote {path}");
+            return Ok;
+        }));
+        return command;
+    }
+
+    private static Command ClusterMarginsCommand()
+    {
+        var margins = new Option<string>("--margins") { Description = "stay = move margins to try, comma-separated", DefaultValueFactory = _ => "0.05,0.1,0.2,0.3,0.5" };
+        var joins = new Option<string>("--joins")
+        {
+            Description = "join threshold per version, name=value comma-separated (the system run's calibrated values by default)",
+            DefaultValueFactory = _ => "v1=0.30,v2-independent=0.25,v2-bct=0.40,v2-pc=0.40",
+        };
+        var command = new Command("cluster-margins", "offline: named items a backfill moves against the margins a re-embedded item needs to leave its named cluster (4 galleries, map fitted on 2 others)")
+        {
+            ZooOption, CacheOption, DatasetOption, NewOption, margins, joins,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            var zoo = parse.GetValue(ZooOption)!.FullName;
+            var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), Console.Out);
+            var users = new UserProtocol().Deal(pool.Count);
+            var oldHead = ModelZoo.LoadHead(zoo, ModelZoo.V1);
+            var join = parse.GetValue(joins)!.Split(',').Select(p => p.Split('=')).ToDictionary(p => p[0].Trim(), p => float.Parse(p[1], CultureInfo.InvariantCulture), StringComparer.Ordinal);
+            var values = parse.GetValue(margins)!.Split(',').Select(m => float.Parse(m, CultureInfo.InvariantCulture)).ToList();
+            Console.WriteLine("| upgrade | stay = move margin | named items | flipped | purity after |");
+            Console.WriteLine("|---|---:|---:|---:|---:|");
+            foreach (var version in NewVersions(parse, zoo))
+            {
+                var dataset = ZooDatasets.Build(ModelZoo.V1, oldHead, version, ModelZoo.LoadHead(zoo, version), pool, users, "cluster margins");
+                foreach (var o in ClusterMarginSweep.Run(dataset, galleries: 4, calibrationGalleries: 2, join[ModelZoo.V1], join[version], values))
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {version} | {o.Margin:F2} | {o.Named} | {o.Flipped} = {100 * o.FlipFraction:F2}% | {o.PurityAfter:F3} |"));
+                }
+            }
+
             return Ok;
         }));
         return command;
