@@ -278,7 +278,7 @@ public static class EvaluationApp
             Description = "join threshold per version, name=value comma-separated (the system run's calibrated values by default)",
             DefaultValueFactory = _ => "v1=0.30,v2-independent=0.25,v2-bct=0.40,v2-pc=0.40",
         };
-        var command = new Command("cluster-margins", "offline: named items a backfill moves against the margins a re-embedded item needs to leave its named cluster (4 galleries, map fitted on 2 others)")
+        var command = new Command("cluster-margins", "offline: named items a backfill moves or suggests moving, against the margins a re-embedded item needs to leave its named cluster, under both named-member policies (4 galleries, map fitted on 2 others)")
         {
             ZooOption, CacheOption, DatasetOption, NewOption, margins, joins,
         };
@@ -290,14 +290,15 @@ public static class EvaluationApp
             var oldHead = ModelZoo.LoadHead(zoo, ModelZoo.V1);
             var join = parse.GetValue(joins)!.Split(',').Select(p => p.Split('=')).ToDictionary(p => p[0].Trim(), p => float.Parse(p[1], CultureInfo.InvariantCulture), StringComparer.Ordinal);
             var values = parse.GetValue(margins)!.Split(',').Select(m => float.Parse(m, CultureInfo.InvariantCulture)).ToList();
-            Console.WriteLine("| upgrade | stay = move margin | named items | flipped | purity after |");
-            Console.WriteLine("|---|---:|---:|---:|---:|");
+            Console.WriteLine("| upgrade | stay = move margin | named members | named items | flipped | suggested | corrective / harmful (by label) | purity after |");
+            Console.WriteLine("|---|---:|---|---:|---:|---:|---:|---:|");
             foreach (var version in NewVersions(parse, zoo))
             {
                 var dataset = ZooDatasets.Build(ModelZoo.V1, oldHead, version, ModelZoo.LoadHead(zoo, version), pool, users, "cluster margins");
                 foreach (var o in ClusterMarginSweep.Run(dataset, galleries: 4, calibrationGalleries: 2, join[ModelZoo.V1], join[version], values))
                 {
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {version} | {o.Margin:F2} | {o.Named} | {o.Flipped} = {100 * o.FlipFraction:F2}% | {o.PurityAfter:F3} |"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"| {version} | {o.Margin:F2} | {o.Policy} | {o.Named} | {o.Flipped} = {100 * o.FlipFraction:F2}% | {o.Suggested} | {o.Corrective} / {o.Harmful} of {o.Decisions} | {o.PurityAfter:F3} |"));
                 }
             }
 

@@ -214,9 +214,30 @@ public static class CliApp
             return Ok;
         }));
 
-        return new Command("clusters", "groups of similar items: list, items, name, merge, move, move-out, refine, moves")
+        var suggestions = new Command("suggestions", "members of named clusters the clustering would have moved (after an upgrade or a refinement) and left to you") { GalleryOption };
+        suggestions.SetAction((parse, ct) => Run(async () =>
         {
-            list, items, nameCommand, merge, move, moveOut, refine, moves,
+            Output.ClusterSuggestions(await Connect(parse).ListClusterSuggestionsAsync(parse.GetValue(GalleryOption)!, ct));
+            return Ok;
+        }));
+
+        var accept = new Command("accept", "accept an item's suggestion: move it to the suggested cluster and pin it there") { item, GalleryOption };
+        accept.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Cluster($"moved {parse.GetValue(item)} into", await Connect(parse).AcceptClusterSuggestionAsync(parse.GetValue(GalleryOption)!, parse.GetValue(item)!, ct));
+            return Ok;
+        }));
+
+        var dismiss = new Command("dismiss", "dismiss an item's suggestion: keep it in its named cluster and pin it there") { item, GalleryOption };
+        dismiss.SetAction((parse, ct) => Run(async () =>
+        {
+            Output.Cluster($"kept {parse.GetValue(item)} in", await Connect(parse).DismissClusterSuggestionAsync(parse.GetValue(GalleryOption)!, parse.GetValue(item)!, ct));
+            return Ok;
+        }));
+
+        return new Command("clusters", "groups of similar items: list, items, name, merge, move, move-out, refine, moves, suggestions, accept, dismiss")
+        {
+            list, items, nameCommand, merge, move, moveOut, refine, moves, suggestions, accept, dismiss,
         };
     }
 

@@ -84,6 +84,20 @@ internal static class Output
         }
 
         AnsiConsole.Write(table);
+        if (r.OpenSuggestions > 0) AnsiConsole.MarkupLineInterpolated($"{r.OpenSuggestions} suggestions wait for you: indexer clusters suggestions");
+    }
+
+    public static void ClusterSuggestions(IReadOnlyList<ClusterMoveRecord> suggestions)
+    {
+        AnsiConsole.MarkupLineInterpolated($"{suggestions.Count} members of named clusters look like another cluster (accept or dismiss each):");
+        var table = new Table().AddColumns("item", "in", "looks like", "cause", "model", "sim. to its own", "sim. to the other");
+        foreach (var s in suggestions)
+        {
+            table.AddRow(Markup.Escape(s.ItemId), Markup.Escape($"{s.FromClusterId} {s.FromName}".Trim()), Markup.Escape($"{s.ToClusterId} {s.ToName}".Trim()),
+                s.Cause.ToString(), Markup.Escape(s.ModelVersion), s.FromSimilarity?.ToString("F3") ?? "-", s.ToSimilarity.ToString("F3"));
+        }
+
+        AnsiConsole.Write(table);
     }
 
     public static void Models(ModelList models)

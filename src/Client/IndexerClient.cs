@@ -202,6 +202,15 @@ public sealed class GalleryClient
     /// <summary>The clusters' state and the latest moves the clustering made on its own (upgrades' re-embedding, refinement).</summary>
     public Task<ClusterReport> GetClusterReportAsync() => _gallery.GetClusterMovesAsync();
 
+    /// <summary>Open suggestions: members of named clusters the clustering would have moved and left to the user, strongest evidence first.</summary>
+    public Task<IReadOnlyList<ClusterMoveRecord>> ListClusterSuggestionsAsync() => _gallery.ListClusterSuggestionsAsync();
+
+    /// <summary>Accepts an item's open suggestion: it moves to the suggested cluster and is pinned there; returns that cluster.</summary>
+    public Task<ClusterInfo> AcceptClusterSuggestionAsync(string itemId) => _gallery.AcceptClusterSuggestionAsync(itemId);
+
+    /// <summary>Dismisses an item's open suggestion: it stays in its named cluster, pinned; returns that cluster.</summary>
+    public Task<ClusterInfo> DismissClusterSuggestionAsync(string itemId) => _gallery.DismissClusterSuggestionAsync(itemId);
+
     /// <summary>Polls until nothing is pending, reporting each change of the stats; returns the final stats.</summary>
     public async Task<GalleryStats> WaitUntilIndexedAsync(IProgress<GalleryStats>? progress = null, TimeSpan? pollInterval = null, CancellationToken cancellationToken = default)
     {

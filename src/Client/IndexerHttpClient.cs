@@ -106,6 +106,18 @@ public sealed class IndexerHttpClient(HttpClient http, string userId)
     public Task<ClusterReport> GetClusterReportAsync(string galleryId, CancellationToken ct = default) =>
         SendAsync<ClusterReport>(HttpMethod.Get, $"{GalleryPath(galleryId)}/clusters/moves", null, ct);
 
+    /// <summary>Open suggestions: members of named clusters the clustering would have moved and left to the user, strongest evidence first.</summary>
+    public Task<IReadOnlyList<ClusterMoveRecord>> ListClusterSuggestionsAsync(string galleryId, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<ClusterMoveRecord>>(HttpMethod.Get, $"{GalleryPath(galleryId)}/clusters/suggestions", null, ct);
+
+    /// <summary>Accepts an item's open suggestion: it moves to the suggested cluster and is pinned there; returns that cluster.</summary>
+    public Task<ClusterInfo> AcceptClusterSuggestionAsync(string galleryId, string itemId, CancellationToken ct = default) =>
+        SendAsync<ClusterInfo>(HttpMethod.Post, $"{GalleryPath(galleryId)}/clusters/suggestions/{Uri.EscapeDataString(itemId)}/accept", null, ct);
+
+    /// <summary>Dismisses an item's open suggestion: it stays in its named cluster, pinned; returns that cluster.</summary>
+    public Task<ClusterInfo> DismissClusterSuggestionAsync(string galleryId, string itemId, CancellationToken ct = default) =>
+        SendAsync<ClusterInfo>(HttpMethod.Post, $"{GalleryPath(galleryId)}/clusters/suggestions/{Uri.EscapeDataString(itemId)}/dismiss", null, ct);
+
     public Task<ModelList> ListModelsAsync(CancellationToken ct = default) => SendAsync<ModelList>(HttpMethod.Get, "v1/models", null, ct);
 
     /// <summary>One registered model version; 404 when it is not registered.</summary>

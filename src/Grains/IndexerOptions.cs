@@ -124,6 +124,13 @@ public sealed class ClusteringOptions : IValidatableObject
     /// <summary>Evidence needed before an item leaves a named cluster or a re-embedded item moves (see <c>ClusteringParameters.MoveMargin</c>).</summary>
     public float MoveMargin { get; set; } = 0.05f;
 
+    /// <summary>
+    /// What the clustering does on its own with a member of a named cluster that the evidence places elsewhere (after an
+    /// upgrade's re-embedding or in a refinement): <c>Suggest</c> (the default) leaves it and offers the move to the user;
+    /// <c>Move</c> moves it and records the move. Named clusters are the user's: an upgrade should not change them unasked.
+    /// </summary>
+    public NamedMemberPolicy NamedMembers { get; set; } = NamedMemberPolicy.Suggest;
+
     /// <summary>Overrides by model version (<c>Indexer:Clustering:Versions:v2:JoinThreshold</c>); a value left out takes the top-level one.</summary>
     public Dictionary<string, ClusteringVersionOptions> Versions { get; set; } = new(StringComparer.Ordinal);
 
@@ -164,6 +171,7 @@ public sealed class ClusteringOptions : IValidatableObject
             RefineIterations = o?.RefineIterations ?? RefineIterations,
             StayMargin = o?.StayMargin ?? StayMargin,
             MoveMargin = o?.MoveMargin ?? MoveMargin,
+            NamedMembers = NamedMembers,
         };
     }
 

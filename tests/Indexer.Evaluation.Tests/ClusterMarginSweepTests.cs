@@ -1,4 +1,5 @@
 using Indexer.Evaluation;
+using Indexer.Search.Clustering;
 using Indexer.Search.Metrics;
 
 namespace Indexer.Evaluation.Tests;
@@ -41,20 +42,38 @@ public sealed class ClusterMarginSweepTests
     {
         var outcomes = ClusterMarginSweep.Run(Dataset(noise: 0), galleries: 4, calibrationGalleries: 2, oldJoin: 0.8f, newJoin: 0.8f, [0.05f, 0.5f]);
 
-        Assert.Equal(2, outcomes.Count);
+        Assert.Equal(4, outcomes.Count); // two margins x two policies
         Assert.All(outcomes, o => Assert.Equal(400, o.Named));
         Assert.All(outcomes, o => Assert.Equal(0, o.Flipped));
+        Assert.All(outcomes, o => Assert.Equal(0, o.Suggested));
         Assert.All(outcomes, o => Assert.Equal(1.0, o.PurityAfter, 6));
     }
 
     [Fact]
     public void WiderMargins_NeverMoveMoreNamedItems()
     {
-        var outcomes = ClusterMarginSweep.Run(Dataset(noise: 1.6), galleries: 4, calibrationGalleries: 2, oldJoin: 0.8f, newJoin: 0.5f, [0.0f, 0.1f, 0.3f, 1.0f]);
+        var outcomes = ClusterMarginSweep.Run(Dataset(noise: 1.6), galleries: 4, calibrationGalleries: 2, oldJoin: 0.8f, newJoin: 0.5f, [0.0f, 0.1f, 0.3f, 1.0f],
+            [NamedMemberPolicy.Move]);
 
         Assert.True(outcomes[0].Flipped > 0, "the noisy upgrade must move some named items at margin 0 for the test to say anything");
         for (var i = 1; i < outcomes.Count; i++) Assert.True(outcomes[i].Flipped <= outcomes[i - 1].Flipped, $"margin {outcomes[i].Margin}: {outcomes[i].Flipped} > {outcomes[i - 1].Flipped}");
         Assert.Equal(0, outcomes[^1].Flipped);
+    }
+
+    [Fact]
+    public void UnderSuggest_NoNamedItemFlips_AndTheEvidenceBecomesSuggestions()
+    {
+        var outcomes = ClusterMarginSweep.Run(Dataset(noise: 1.6), galleries: 4, calibrationGalleries: 2, oldJoin: 0.8f, newJoin: 0.5f, [0.0f, 0.1f]);
+
+        foreach (var margin in new[] { 0.0f, 0.1f })
+        {
+            var move = outcomes.Single(o => o.Margin == margin && o.Policy == NamedMemberPolicy.Move);
+            var suggest = outcomes.Single(o => o.Margin == margin && o.Policy == NamedMemberPolicy.Suggest);
+            Assert.True(move.Flipped > 0, $"margin {margin}: the noisy upgrade must move named items when moves are allowed");
+            Assert.Equal(0, suggest.Flipped);
+            Assert.True(suggest.Suggested > 0, $"margin {margin}: the same evidence must become suggestions");
+            Assert.InRange(suggest.Corrective + suggest.Harmful, 0, suggest.Suggested);
+        }
     }
 
     [Fact]

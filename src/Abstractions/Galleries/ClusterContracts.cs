@@ -43,7 +43,8 @@ public enum ClusterMoveCause
 
 /// <summary>
 /// A move the clustering made on its own out of a cluster: recorded so that it can be reported (moves out of named
-/// clusters are the cluster negative flips of METRICS.md).
+/// clusters are the cluster negative flips of METRICS.md). A suggestion has the same shape: the move the clustering
+/// would make out of a named cluster, not made (the item is still in <c>FromClusterId</c>).
 /// </summary>
 /// <param name="ItemId">The item moved.</param>
 /// <param name="FromClusterId">The cluster it left.</param>
@@ -79,6 +80,7 @@ public sealed record ClusterMoveRecord(
 /// <param name="RollbackHeld">True while an upgrade can still be rolled back: the clusters as they were before it are kept and come back with a rollback.</param>
 /// <param name="MovesTotal">Moves made since the gallery was created; only the latest are listed.</param>
 /// <param name="RecentMoves">The latest moves, newest first.</param>
+/// <param name="OpenSuggestions">Moves out of named clusters the clustering suggests and leaves to the user.</param>
 [GenerateSerializer, Immutable, Alias("indexer.cluster-report")]
 public sealed record ClusterReport(
     [property: Id(0)] string? ModelVersion,
@@ -90,7 +92,8 @@ public sealed record ClusterReport(
     [property: Id(6)] int WithoutVector,
     [property: Id(7)] bool RollbackHeld,
     [property: Id(8)] long MovesTotal,
-    [property: Id(9)] IReadOnlyList<ClusterMoveRecord> RecentMoves);
+    [property: Id(9)] IReadOnlyList<ClusterMoveRecord> RecentMoves,
+    [property: Id(10)] int OpenSuggestions);
 
 /// <summary>What a refinement pass changed.</summary>
 /// <param name="Iterations">Reassignment passes run.</param>

@@ -125,6 +125,27 @@ public interface IGalleryGrain : IGrainWithStringKey
     /// <summary>The clusters' state and the latest moves the clustering made on its own (upgrades' re-embedding, refinement).</summary>
     [Alias("get-cluster-moves")]
     Task<ClusterReport> GetClusterMovesAsync();
+
+    /// <summary>
+    /// Open suggestions, strongest evidence first: members of named clusters that the clustering would have moved (after
+    /// an upgrade's re-embedding or a refinement) and left where they are, for the user to accept or dismiss.
+    /// </summary>
+    [Alias("list-cluster-suggestions")]
+    Task<IReadOnlyList<ClusterMoveRecord>> ListClusterSuggestionsAsync();
+
+    /// <summary>
+    /// Accepts the open suggestion for an item: it moves to the suggested cluster and is pinned there (as a user move).
+    /// Returns that cluster. No open suggestion for the item: NotFound, nothing changed.
+    /// </summary>
+    [Alias("accept-cluster-suggestion")]
+    Task<ClusterInfo> AcceptClusterSuggestionAsync(string itemId);
+
+    /// <summary>
+    /// Dismisses the open suggestion for an item: it stays in its named cluster and is pinned there, so it is not suggested
+    /// again. Returns its cluster. No open suggestion for the item: NotFound, nothing changed.
+    /// </summary>
+    [Alias("dismiss-cluster-suggestion")]
+    Task<ClusterInfo> DismissClusterSuggestionAsync(string itemId);
 }
 
 /// <summary>One rollout's instruction to a gallery: re-embed up to <see cref="Credit"/> more selected items.</summary>

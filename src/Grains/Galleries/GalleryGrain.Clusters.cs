@@ -49,6 +49,9 @@ public sealed partial class GalleryGrain
     private readonly List<ClusterMoveRecord> _clusterMoves = [];
     private long _clusterMovesTotal;
 
+    /// <summary>Open suggestions by item: moves out of named clusters the clustering left to the user (<see cref="NamedMemberPolicy.Suggest"/>).</summary>
+    private readonly Dictionary<string, ClusterMoveRecord> _clusterSuggestions = new(StringComparer.Ordinal);
+
     public async Task<IReadOnlyList<ClusterInfo>> ListClustersAsync(int representatives = 3, bool includeHidden = false)
     {
         if (representatives is < 0 or > GalleryClusters.MaxRepresentatives)
@@ -97,6 +100,86 @@ public sealed partial class GalleryGrain
             return true;
         }, () => NoItem(itemId));
 
+    public async Task<IReadOnlyList<ClusterMoveRecord>> ListClusterSuggestionsAsync()
+    {
+        var clusters = await ReadyClustersAsync();
+        if (clusters is null) return [];
+        PruneSuggestions(clusters);
+        return _clusterSuggestions.Values
+            .Select(s => s with { FromName = NameOf(clusters, s.FromClusterId), ToName = NameOf(clusters, s.ToClusterId) })
+            .OrderBy(s => s.FromSimilarity ?? double.NegativeInfinity).ThenByDescending(s => s.ToSimilarity).ThenBy(s => s.ItemId, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    public async Task<ClusterInfo> AcceptClusterSuggestionAsync(string itemId)
+    {
+        var suggestion = await OpenSuggestionAsync(itemId);
+        return await UserActionAsync(new ClusterUserAction(ClusterUserActionKind.Move, itemId, suggestion.ToClusterId), clusters =>
+        {
+            clusters.Move(itemId, suggestion.ToClusterId);
+            return ToInfo(clusters.GetCluster(suggestion.ToClusterId));
+        }, () => NoSuggestion(itemId));
+    }
+
+    public async Task<ClusterInfo> DismissClusterSuggestionAsync(string itemId)
+    {
+        var suggestion = await OpenSuggestionAsync(itemId);
+        return await UserActionAsync(new ClusterUserAction(ClusterUserActionKind.Move, itemId, suggestion.FromClusterId), clusters =>
+        {
+            clusters.Move(itemId, suggestion.FromClusterId); // pinned where the user saw it: never suggested again
+            return ToInfo(clusters.GetCluster(suggestion.FromClusterId));
+        }, () => NoSuggestion(itemId));
+    }
+
+    /// <summary>The item's open suggestion, still valid against the clusters as they are now; NotFound otherwise.</summary>
+    private async Task<ClusterMoveRecord> OpenSuggestionAsync(string itemId)
+    {
+        if (string.IsNullOrEmpty(itemId)) throw new IndexerException(IndexerErrorCode.InvalidArgument, "say which item's suggestion: the item id is empty");
+        var clusters = await ReadyClustersAsync() ?? throw NoSuggestion(itemId);
+        PruneSuggestions(clusters);
+        return _clusterSuggestions.GetValueOrDefault(itemId) ?? throw NoSuggestion(itemId);
+    }
+
+    /// <summary>
+    /// Drops the suggestions the clusters no longer bear out: the item was deleted, moved or pinned by the user, left its
+    /// cluster, or the suggested cluster is gone; and those made in another model version.
+    /// </summary>
+    private void PruneSuggestions(GalleryClusters clusters)
+    {
+        foreach (var (itemId, suggestion) in _clusterSuggestions.ToList())
+        {
+            var valid = suggestion.ModelVersion == clusters.ModelVersion
+                && clusters.Contains(itemId) && clusters.ClusterOf(itemId) == suggestion.FromClusterId && clusters.PinOf(itemId) == ItemPin.None
+                && NameOf(clusters, suggestion.FromClusterId) is not null && ClusterExists(clusters, suggestion.ToClusterId);
+            if (!valid) _clusterSuggestions.Remove(itemId);
+        }
+    }
+
+    private static string? NameOf(GalleryClusters clusters, long clusterId) => ClusterExists(clusters, clusterId) ? clusters.GetCluster(clusterId, 0).Name : null;
+
+    private static bool ClusterExists(GalleryClusters clusters, long clusterId)
+    {
+        try
+        {
+            clusters.GetCluster(clusterId, 0);
+            return true;
+        }
+        catch (KeyNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Notes a suggestion, replacing the item's earlier one: the latest evidence is the one that counts.</summary>
+    private void RecordSuggestion(ClusterMove move, ClusterMoveCause cause)
+    {
+        var clusters = _clusters!;
+        _clusterSuggestions[move.ItemId] = new ClusterMoveRecord(move.ItemId, move.FromClusterId, move.FromName, move.ToClusterId, NameOf(clusters, move.ToClusterId),
+            cause, clusters.ModelVersion, float.IsFinite(move.FromSimilarity) ? move.FromSimilarity : null, float.IsFinite(move.ToSimilarity) ? move.ToSimilarity : 0,
+            time.GetUtcNow());
+        LogClusterSuggestion(_key.ToString(), move.ItemId, move.FromClusterId, move.ToClusterId, cause);
+    }
+
     public async Task<ClusterRefineSummary> RefineClustersAsync()
     {
         var clusters = await ReadyClustersAsync();
@@ -122,9 +205,10 @@ public sealed partial class GalleryGrain
         var clusters = await ReadyClustersAsync();
         var all = clusters?.ListClusters(0, includeHidden: true) ?? [];
         var items = clusters?.ItemCount ?? 0;
+        if (clusters is not null) PruneSuggestions(clusters);
         return new ClusterReport(clusters?.ModelVersion, items, all.Count, clusters?.ListClusters(0).Count ?? 0, all.Count(c => c.Name is not null),
             items - all.Sum(c => c.Size), clusters?.ItemsWithoutVector ?? 0, _clusterRollback is not null, _clusterMovesTotal,
-            Enumerable.Reverse(_clusterMoves).ToList());
+            Enumerable.Reverse(_clusterMoves).ToList(), _clusterSuggestions.Count);
     }
 
     /// <summary>
@@ -223,6 +307,8 @@ public sealed partial class GalleryGrain
         _clusterMoves.Clear();
         _clusterMoves.AddRange(document?.Moves ?? []);
         _clusterMovesTotal = document?.MovesTotal ?? 0;
+        _clusterSuggestions.Clear();
+        foreach (var suggestion in document?.Suggestions ?? []) _clusterSuggestions[suggestion.ItemId] = suggestion;
         _addedSinceRefine = document?.AddedSinceRefine ?? 0;
         _clusters = document is null ? null : Rebuild(document.Current, document.Current.ModelVersion);
         _clustersLoaded = true;
@@ -273,8 +359,12 @@ public sealed partial class GalleryGrain
                 }
                 else if (item.Any(r => r.ModelVersion == version && r.Vector is not null))
                 {
-                    // Re-embedded in the clusters' version (the backfill): it stays unless the evidence against it is strong.
-                    if (_clusters.Reembed(item.Key, vector) is { } move) RecordMove(move, ClusterMoveCause.Reembedded);
+                    // Re-embedded in the clusters' version (the backfill): it stays unless the evidence against it is strong,
+                    // and a member of a named cluster stays anyway unless the deployment lets the clustering move it.
+                    var move = _clusters.Reembed(item.Key, vector);
+                    if (move is { Suggested: true }) RecordSuggestion(move, ClusterMoveCause.Reembedded);
+                    else _clusterSuggestions.Remove(item.Key); // moved, or the new evidence no longer speaks against it
+                    if (move is { Suggested: false }) RecordMove(move, ClusterMoveCause.Reembedded);
                     changed = true;
                 }
             }
@@ -468,6 +558,7 @@ public sealed partial class GalleryGrain
     {
         var result = clusters.Refine(Environment.ProcessorCount);
         foreach (var move in result.NamedMoves) RecordMove(move, ClusterMoveCause.Refined);
+        foreach (var suggestion in result.Suggestions) RecordSuggestion(suggestion, ClusterMoveCause.Refined);
         _addedSinceRefine = 0;
         LogClustersRefined(_key.ToString(), result.Iterations, result.Reassignments, clusters.ClusterCount, result.NamedMoves.Count);
         return result;
@@ -559,8 +650,9 @@ public sealed partial class GalleryGrain
             if (!_clustersDirty) return;
             _clustersDirty = false;
             if (_clusters is null) return;
+            PruneSuggestions(_clusters);
             var document = new ClusterDocument(ClusterDocument.CurrentFormat, _clusters.ToSnapshot(), _clusterRollback, [.. _clusterJournal],
-                [.. _clusterMoves], _clusterMovesTotal, _addedSinceRefine);
+                [.. _clusterMoves], _clusterMovesTotal, _addedSinceRefine, [.. _clusterSuggestions.Values]);
             string? etag;
             try
             {
@@ -600,6 +692,8 @@ public sealed partial class GalleryGrain
 
     private IndexerException NoCluster(long clusterId) => new(IndexerErrorCode.NotFound, $"gallery {_key} has no cluster {clusterId}");
 
+    private IndexerException NoSuggestion(string itemId) => new(IndexerErrorCode.NotFound, $"gallery {_key} has no open cluster suggestion for item '{itemId}'");
+
     /// <summary>Runs a clustering call, turning its errors into the caller's: unknown item or cluster, NotFound; bad input, InvalidArgument.</summary>
     private static T ClusterCall<T>(Func<T> call)
     {
@@ -635,6 +729,9 @@ public sealed partial class GalleryGrain
     [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery}: item {ItemId} moved from cluster {From} to {To} ({Cause})")]
     private partial void LogClusterMove(string gallery, string itemId, long from, long to, ClusterMoveCause cause);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery}: item {ItemId} of named cluster {From} looks like cluster {To}; suggested, not moved ({Cause})")]
+    private partial void LogClusterSuggestion(string gallery, string itemId, long from, long to, ClusterMoveCause cause);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: the clusters failed; they are reloaded from storage and the items")]
     private partial void LogClustersFailed(Exception ex, string gallery);
 
@@ -662,6 +759,7 @@ public sealed partial class GalleryGrain
 /// <param name="Moves">The latest moves the clustering made on its own, oldest first.</param>
 /// <param name="MovesTotal">Every such move since the gallery was created.</param>
 /// <param name="AddedSinceRefine">Items added since the last refinement (for the automatic one).</param>
+/// <param name="Suggestions">Open suggestions (moves out of named clusters left to the user); null in documents written before they existed.</param>
 internal sealed record ClusterDocument(
     int Format,
     ClusteringSnapshot Current,
@@ -669,7 +767,8 @@ internal sealed record ClusterDocument(
     IReadOnlyList<ClusterUserAction> Journal,
     IReadOnlyList<ClusterMoveRecord> Moves,
     long MovesTotal,
-    int AddedSinceRefine)
+    int AddedSinceRefine,
+    IReadOnlyList<ClusterMoveRecord>? Suggestions = null)
 {
     /// <summary>The layout this code writes and reads.</summary>
     public const int CurrentFormat = 1;

@@ -31,7 +31,8 @@ public sealed record ClusterAssignment(long ClusterId, bool StartedCluster, IRea
 
 /// <summary>
 /// A move the clustering made on its own out of a cluster, for the grain to record and report (moves out of named
-/// clusters are what METRICS.md counts as cluster negative flips).
+/// clusters are what METRICS.md counts as cluster negative flips); or, with <see cref="Suggested"/>, one it would have
+/// made out of a named cluster and leaves to the user (<see cref="NamedMemberPolicy.Suggest"/>).
 /// </summary>
 /// <param name="ItemId">The item moved.</param>
 /// <param name="FromClusterId">Its cluster before.</param>
@@ -40,8 +41,11 @@ public sealed record ClusterAssignment(long ClusterId, bool StartedCluster, IRea
 /// <param name="FromName">The name of the cluster it left, or null.</param>
 /// <param name="FromSimilarity">Cosine to its old cluster's centroid computed without the item itself; NaN when it was alone there.</param>
 /// <param name="ToSimilarity">Cosine to the centroid of the cluster it moved to (before the move).</param>
+/// <param name="Suggested">True when the item did not move: it is still in <paramref name="FromClusterId"/>, and the move
+/// is a suggestion.</param>
 public sealed record ClusterMove(
-    string ItemId, long FromClusterId, long ToClusterId, ClusterMoveReason Reason, string? FromName, float FromSimilarity, float ToSimilarity);
+    string ItemId, long FromClusterId, long ToClusterId, ClusterMoveReason Reason, string? FromName, float FromSimilarity, float ToSimilarity,
+    bool Suggested = false);
 
 /// <summary>A cluster as a listing shows it.</summary>
 /// <param name="Id">Stable id: kept as items come and go, never reused.</param>
@@ -64,9 +68,12 @@ public sealed record ClusterItemsPage(long ClusterId, int Total, int Offset, IRe
 /// <param name="ClustersCreated">Clusters started by items too far from every centroid.</param>
 /// <param name="ClustersMerged">Clusters merged away because their centroids grew close.</param>
 /// <param name="ClustersEmptied">Clusters whose every member moved elsewhere; their ids are retired.</param>
-/// <param name="NamedMoves">Moves out of named clusters (each made only on strong evidence).</param>
+/// <param name="NamedMoves">Moves out of named clusters (each made only on strong evidence; none under <see cref="NamedMemberPolicy.Suggest"/>).</param>
+/// <param name="Suggestions">Under <see cref="NamedMemberPolicy.Suggest"/>, the moves out of named clusters the pass would
+/// have made and did not, one per item, from the last pass that found one.</param>
 public sealed record RefineResult(
-    int Iterations, int Reassignments, int ClustersCreated, int ClustersMerged, int ClustersEmptied, IReadOnlyList<ClusterMove> NamedMoves);
+    int Iterations, int Reassignments, int ClustersCreated, int ClustersMerged, int ClustersEmptied, IReadOnlyList<ClusterMove> NamedMoves,
+    IReadOnlyList<ClusterMove> Suggestions);
 
 /// <summary>What <see cref="GalleryClusters.Rebase"/> did.</summary>
 /// <param name="FromVersion">The model version before.</param>

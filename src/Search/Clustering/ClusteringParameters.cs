@@ -48,6 +48,13 @@ public sealed record ClusteringParameters
     /// </summary>
     public float MoveMargin { get; init; } = 0.05f;
 
+    /// <summary>
+    /// What the clustering does on its own with a member of a named cluster when the evidence against it is strong (see
+    /// <see cref="StayMargin"/>): by default it leaves it where the user saw it and returns the move as a suggestion for
+    /// the user to accept or dismiss, so that an upgrade never changes a named cluster's membership by itself.
+    /// </summary>
+    public NamedMemberPolicy NamedMembers { get; init; } = NamedMemberPolicy.Suggest;
+
     /// <summary>Throws when a value is out of range, so bad configuration fails when it is loaded, not mid-clustering.</summary>
     /// <exception cref="ArgumentException">A threshold is not a cosine in [-1, 1], the merge threshold is below the join
     /// threshold, a margin is outside [0, 2], or a count is out of range.</exception>
@@ -59,6 +66,11 @@ public sealed record ClusteringParameters
         {
             throw new ArgumentException(
                 $"{nameof(MergeThreshold)} ({MergeThreshold}) must be at least {nameof(JoinThreshold)} ({JoinThreshold}).");
+        }
+
+        if (!Enum.IsDefined(NamedMembers))
+        {
+            throw new ArgumentException($"{nameof(NamedMembers)} must be {nameof(NamedMemberPolicy.Suggest)} or {nameof(NamedMemberPolicy.Move)}, got {(int)NamedMembers}.");
         }
 
         RequireMargin(StayMargin, nameof(StayMargin));
@@ -89,4 +101,14 @@ public sealed record ClusteringParameters
             throw new ArgumentException($"{name} must be in [0, 2], got {value}.");
         }
     }
+}
+
+/// <summary>What the clustering does on its own with a member of a named cluster that the evidence places elsewhere.</summary>
+public enum NamedMemberPolicy
+{
+    /// <summary>It stays; the move is returned as a suggestion (<see cref="ClusterMove.Suggested"/>) for the user to decide.</summary>
+    Suggest = 0,
+
+    /// <summary>It moves, and the move is returned for the caller to record (a cluster negative flip in METRICS.md's terms).</summary>
+    Move = 1,
 }

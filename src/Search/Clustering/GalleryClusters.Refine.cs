@@ -18,7 +18,8 @@ public sealed partial class GalleryClusters
     /// an item alone in its cluster joins the most similar centroid that reaches the join threshold, and its emptied
     /// cluster takes no one else in that pass;</item>
     /// <item>a member of a named cluster moves only on strong evidence (<see cref="ClusteringParameters.StayMargin"/>), and
-    /// each such move is returned;</item>
+    /// each such move is returned; under <see cref="NamedMemberPolicy.Suggest"/> it stays, and the move is returned as a
+    /// suggestion, judged again once the pass is over;</item>
     /// <item>pinned items, moved-out items and items without a vector never move.</item>
     /// </list>
     /// Centroids are then recomputed exactly and emptied clusters cease to exist. Finally clusters whose centroids are
@@ -41,6 +42,7 @@ public sealed partial class GalleryClusters
         var bestScores = new float[movable.Length];
         var bestClusters = new Cluster?[movable.Length];
         var namedMoves = new List<ClusterMove>();
+        var suggestions = new Dictionary<string, ClusterMove>(StringComparer.Ordinal);
         int iterations = 0, reassignments = 0, created = 0, emptied = 0;
         while (iterations < Parameters.RefineIterations && movable.Length > 0)
         {
@@ -80,6 +82,11 @@ public sealed partial class GalleryClusters
                 {
                     // The last member never leaves: the algorithm must not make a name disappear.
                     target = own.Members.Count > 1 && StrongEvidenceToLeave(ownWithoutSelf, bestScore) ? best : null;
+                    if (target is not null && Parameters.NamedMembers == NamedMemberPolicy.Suggest)
+                    {
+                        suggestions[item.Id] = new ClusterMove(item.Id, own.Id, target.Id, ClusterMoveReason.Refined, own.Name, ownWithoutSelf, bestScore, Suggested: true);
+                        target = null;
+                    }
                 }
                 else if (alone)
                 {
@@ -146,7 +153,7 @@ public sealed partial class GalleryClusters
             }
         }
 
-        return new RefineResult(iterations, reassignments, created, merged, emptied, namedMoves);
+        return new RefineResult(iterations, reassignments, created, merged, emptied, namedMoves, ReviewSuggestions(suggestions.Values));
     }
 
     /// <summary>
@@ -231,5 +238,27 @@ public sealed partial class GalleryClusters
         }
 
         return (best, bestScore);
+    }
+
+    /// <summary>
+    /// The suggestions a pass collected, judged again against the clusters as the pass left them (centroids moved, clusters
+    /// merged): each points at the item's nearest other cluster now, and is kept only if the evidence is still strong.
+    /// </summary>
+    private List<ClusterMove> ReviewSuggestions(IEnumerable<ClusterMove> collected)
+    {
+        var reviewed = new List<ClusterMove>();
+        foreach (ClusterMove suggestion in collected.OrderBy(m => m.ItemId, StringComparer.Ordinal))
+        {
+            Item item = _items[suggestion.ItemId];
+            Cluster own = item.Cluster!;
+            Cluster? best = FindNearest(item.Vector!, own, out float bestScore);
+            float ownWithoutSelf = LeaveOneOut(VectorMath.Dot(item.Vector!, Centroid(own.Row)), own.SumNorm, own.Attached);
+            if (best is not null && StrongEvidenceToLeave(ownWithoutSelf, bestScore))
+            {
+                reviewed.Add(suggestion with { FromClusterId = own.Id, ToClusterId = best.Id, FromSimilarity = ownWithoutSelf, ToSimilarity = bestScore });
+            }
+        }
+
+        return reviewed;
     }
 }

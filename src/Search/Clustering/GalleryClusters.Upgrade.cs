@@ -49,9 +49,12 @@ public sealed partial class GalleryClusters
     /// strong: its cosine to its own cluster's centroid without itself is below the join threshold by
     /// <see cref="ClusteringParameters.StayMargin"/>, AND another centroid reaches the join threshold AND beats its own by
     /// <see cref="ClusteringParameters.MoveMargin"/>. An item alone in an unnamed cluster joins the nearest cluster that
-    /// reaches the join threshold, as a new item would. Pinned and moved-out items never move. Cost: O(C·d + log n).
+    /// reaches the join threshold, as a new item would. Pinned and moved-out items never move. A member of a named cluster
+    /// under <see cref="NamedMemberPolicy.Suggest"/> does not move either: the move is returned as a suggestion.
+    /// Cost: O(C·d + log n).
     /// </summary>
-    /// <returns>The move made, for the caller to record and report; null when the item stayed.</returns>
+    /// <returns>The move made (or, with <see cref="ClusterMove.Suggested"/>, suggested), for the caller to record and report;
+    /// null when the item stays and nothing speaks against that.</returns>
     /// <exception cref="KeyNotFoundException">The item is not known. Nothing is changed.</exception>
     /// <exception cref="ArgumentException">The vector is invalid. Nothing is changed.</exception>
     public ClusterMove? Reembed(string itemId, ReadOnlySpan<float> vector)
@@ -75,6 +78,11 @@ public sealed partial class GalleryClusters
         if (!move)
         {
             return null;
+        }
+
+        if (own.Name is not null && Parameters.NamedMembers == NamedMemberPolicy.Suggest)
+        {
+            return new ClusterMove(itemId, own.Id, best!.Id, ClusterMoveReason.Reembedded, own.Name, ownWithoutSelf, bestScore, Suggested: true);
         }
 
         LeaveCluster(item);

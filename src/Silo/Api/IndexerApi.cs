@@ -61,6 +61,10 @@ public static class IndexerApi
         gallery.MapPost("/clusters/{clusterId:long}/merge", MergeClusters).WithSummary("Merges the cluster 'from' into this one; returns the merged cluster.");
         gallery.MapPost("/clusters/refine", RefineClusters).WithSummary("Runs a refinement pass over the clusters now (names and the user's moves are respected).");
         gallery.MapGet("/clusters/moves", ClusterMoves).WithSummary("The clusters' state and the latest moves the clustering made on its own (upgrades, refinement).");
+        gallery.MapGet("/clusters/suggestions", ClusterSuggestions)
+            .WithSummary("Members of named clusters the clustering would have moved (after an upgrade or a refinement) and left to the user, strongest evidence first.");
+        gallery.MapPost("/clusters/suggestions/{itemId}/accept", AcceptSuggestion).WithSummary("Moves the item to the suggested cluster and pins it there; returns that cluster.");
+        gallery.MapPost("/clusters/suggestions/{itemId}/dismiss", DismissSuggestion).WithSummary("Keeps the item in its named cluster and pins it there; returns that cluster.");
         gallery.MapPost("/items/{itemId}/cluster", MoveItem).WithSummary("Moves an item into a cluster ({\"clusterId\": n}) and pins it there.");
         gallery.MapDelete("/items/{itemId}/cluster", MoveItemOut).WithSummary("Takes an item out of every cluster, for good.");
         return app;
@@ -251,6 +255,15 @@ public static class IndexerApi
 
     private static async Task<Ok<ClusterReport>> ClusterMoves(string userId, string galleryId, IndexerClient client) =>
         TypedResults.Ok(await client.Gallery(userId, galleryId).GetClusterReportAsync());
+
+    private static async Task<Ok<IReadOnlyList<ClusterMoveRecord>>> ClusterSuggestions(string userId, string galleryId, IndexerClient client) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).ListClusterSuggestionsAsync());
+
+    private static async Task<Ok<ClusterInfo>> AcceptSuggestion(string userId, string galleryId, string itemId, IndexerClient client) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).AcceptClusterSuggestionAsync(itemId));
+
+    private static async Task<Ok<ClusterInfo>> DismissSuggestion(string userId, string galleryId, string itemId, IndexerClient client) =>
+        TypedResults.Ok(await client.Gallery(userId, galleryId).DismissClusterSuggestionAsync(itemId));
 
     private static async Task<Results<Ok<ClusterInfo>, ProblemHttpResult>> MoveItem(string userId, string galleryId, string itemId, ClusterMoveRequest? request, IndexerClient client) =>
         request?.ClusterId is { } clusterId

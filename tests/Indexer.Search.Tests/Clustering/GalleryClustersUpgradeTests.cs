@@ -78,10 +78,13 @@ public sealed class GalleryClustersUpgradeTests
         Assert.Equal(0, ClusterMetrics.NegativeFlips(before, clusters.ToSnapshot()).Flips);
     }
 
+    private static readonly ClusteringParameters MoveNamedMembers = GalleryClustersTests.BlobParameters with { NamedMembers = NamedMemberPolicy.Move };
+
     [Fact]
     public void Reembed_OnlyStrongEvidenceMovesAnItem_AndTheMoveIsReported()
     {
         var (blobs, clusters) = NamedGallery(seed: 13);
+        clusters.Rebase("v1", Dimension, MoveNamedMembers, id => blobs.Items.Single(i => i.Id == id).Vector);
         var random = new Random(5);
         var zero = blobs.Items.Where(i => i.Label == 0).ToList();
         long home = clusters.ClusterOf(zero[5].Id)!.Value;
@@ -115,14 +118,90 @@ public sealed class GalleryClustersUpgradeTests
         var vectors = blobs.Items.ToDictionary(i => i.Id, i => i.Vector);
         vectors[zero[5].Id] = Blobs.Unit([.. blobs.Centres[0].Zip(blobs.Centres[3], (x, y) => x + y)]);
         vectors[zero[6].Id] = Blobs.Near(random, blobs.Centres[3], 0.3f);
-        clusters.Rebase("v2", Dimension, GalleryClustersTests.BlobParameters, id => vectors[id]);
+        clusters.Rebase("v2", Dimension, MoveNamedMembers, id => vectors[id]);
 
         RefineResult result = clusters.Refine();
 
+        Assert.Empty(result.Suggestions);
         ClusterMove move = Assert.Single(result.NamedMoves);
         Assert.Equal((zero[6].Id, home, elsewhere, ClusterMoveReason.Refined), (move.ItemId, move.FromClusterId, move.ToClusterId, move.Reason));
         Assert.Equal(home, clusters.ClusterOf(zero[5].Id));
         Assert.All(clusters.ListClusters(), c => Assert.Equal($"person {c.Id}", c.Name));
+    }
+
+    [Fact]
+    public void Reembed_UnderSuggest_LeavesANamedMemberWhereItIs_AndSuggestsTheMove()
+    {
+        var (blobs, clusters) = NamedGallery(seed: 13);
+        var random = new Random(5);
+        var zero = blobs.Items.Where(i => i.Label == 0).ToList();
+        long home = clusters.ClusterOf(zero[6].Id)!.Value;
+        long elsewhere = clusters.ClusterOf(blobs.Items.First(i => i.Label == 3).Id)!.Value;
+        ClusteringSnapshot before = clusters.ToSnapshot();
+        Assert.Equal(NamedMemberPolicy.Suggest, clusters.Parameters.NamedMembers); // the default
+
+        // The same evidence as in the test above, which moves the item when moves are allowed.
+        ClusterMove? suggestion = clusters.Reembed(zero[6].Id, Blobs.Near(random, blobs.Centres[3], 0.3f));
+
+        Assert.NotNull(suggestion);
+        Assert.Equal(new ClusterMove(zero[6].Id, home, elsewhere, ClusterMoveReason.Reembedded, $"person {home}", suggestion.FromSimilarity, suggestion.ToSimilarity, Suggested: true),
+            suggestion);
+        Assert.True(suggestion.FromSimilarity < GalleryClustersTests.BlobParameters.JoinThreshold - GalleryClustersTests.BlobParameters.StayMargin);
+        Assert.Equal(home, clusters.ClusterOf(zero[6].Id));
+        Assert.Equal(0, ClusterMetrics.NegativeFlips(before, clusters.ToSnapshot()).Flips);
+
+        // Weak evidence is no suggestion at all.
+        float[] between = Blobs.Unit([.. blobs.Centres[0].Zip(blobs.Centres[3], (x, y) => x + y)]);
+        Assert.Null(clusters.Reembed(zero[5].Id, between));
+    }
+
+    [Fact]
+    public void Reembed_UnderSuggest_StillMovesMembersOfUnnamedClusters()
+    {
+        var blobs = Blobs.Create(seed: 21, blobs: 4, perBlob: 30, Dimension, noise: 0.5f);
+        var clusters = new GalleryClusters("v1", Dimension, GalleryClustersTests.BlobParameters);
+        foreach (var (id, _, vector) in blobs.Items)
+        {
+            clusters.Add(id, vector);
+        }
+
+        var zero = blobs.Items.First(i => i.Label == 0);
+        long elsewhere = clusters.ClusterOf(blobs.Items.First(i => i.Label == 2).Id)!.Value;
+
+        ClusterMove? move = clusters.Reembed(zero.Id, Blobs.Near(new Random(6), blobs.Centres[2], 0.3f));
+
+        Assert.NotNull(move);
+        Assert.False(move.Suggested);
+        Assert.Null(move.FromName);
+        Assert.Equal(elsewhere, clusters.ClusterOf(zero.Id));
+    }
+
+    [Fact]
+    public void Refine_UnderSuggest_MovesNoNamedMember_AndReturnsOneSuggestionPerItem_JudgedOnTheFinalClusters()
+    {
+        var (blobs, clusters) = NamedGallery(seed: 18);
+        var random = new Random(8);
+        var zero = blobs.Items.Where(i => i.Label == 0).ToList();
+        long home = clusters.ClusterOf(zero[6].Id)!.Value;
+        long elsewhere = clusters.ClusterOf(blobs.Items.First(i => i.Label == 3).Id)!.Value;
+        var vectors = blobs.Items.ToDictionary(i => i.Id, i => i.Vector);
+        vectors[zero[5].Id] = Blobs.Unit([.. blobs.Centres[0].Zip(blobs.Centres[3], (x, y) => x + y)]);
+        vectors[zero[6].Id] = Blobs.Near(random, blobs.Centres[3], 0.3f);
+        vectors[zero[7].Id] = Blobs.Near(random, blobs.Centres[3], 0.3f);
+        clusters.Rebase("v2", Dimension, GalleryClustersTests.BlobParameters, id => vectors[id]);
+        ClusteringSnapshot before = clusters.ToSnapshot();
+
+        RefineResult result = clusters.Refine();
+
+        Assert.Empty(result.NamedMoves);
+        Assert.Equal(new[] { zero[6].Id, zero[7].Id }.Order(StringComparer.Ordinal), result.Suggestions.Select(m => m.ItemId));
+        Assert.All(result.Suggestions, m =>
+        {
+            Assert.True(m.Suggested);
+            Assert.Equal((home, elsewhere, ClusterMoveReason.Refined, $"person {home}"), (m.FromClusterId, m.ToClusterId, m.Reason, m.FromName));
+            Assert.Equal(home, clusters.ClusterOf(m.ItemId));
+        });
+        Assert.Equal(0, ClusterMetrics.NegativeFlips(before, clusters.ToSnapshot()).Flips);
     }
 
     [Fact]

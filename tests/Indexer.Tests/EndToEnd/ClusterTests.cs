@@ -47,6 +47,20 @@ public sealed class ClusterFixture : IAsyncLifetime
         return version;
     }
 
+    /// <summary>
+    /// Registers the backbone followed by a random projection to <paramref name="dimension"/> dimensions: a model that
+    /// disagrees with the current one about some items' neighbours, as a very different new model would.
+    /// </summary>
+    public async Task<string> RegisterProjectedAsync(string version, int dimension, int seed)
+    {
+        var random = new Random(seed);
+        var matrix = new float[512 * dimension];
+        for (var i = 0; i < matrix.Length; i++) matrix[i] = (float)((random.NextDouble() * 2) - 1);
+        var model = ModelDerivation.AppendLinearMap(RolloutFixture.Backbone.Value, matrix, dimension, version, null, $"v1 projected to {dimension} dimensions");
+        await Host.Operator.RegisterModelAsync(model.Onnx, model.Manifest.ToJson());
+        return version;
+    }
+
     public async Task<RolloutStatus> WaitForRolloutAsync(Func<RolloutStatus, bool> done, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
@@ -156,6 +170,75 @@ public sealed class ClusterTests(ClusterFixture fixture, ITestOutputHelper outpu
         await CheckSurvivedAsync(before, names, pinned, committedVersion, backfilled.Done);
         output.WriteLine($"after commit: {committed.Clusters} clusters, {committed.MovesTotal} moves by the clustering in all; latest: " +
             string.Join("; ", committed.RecentMoves.Take(5).Select(m => $"{m.ItemId} {m.FromClusterId}->{m.ToClusterId} {m.Cause} {m.FromSimilarity:F3}/{m.ToSimilarity:F3}")));
+        Assert.Equal(0, committed.OpenSuggestions); // a rotation changes no one's neighbours
+
+        await NamedMembersAreSuggestedNotMovedAsync();
+    }
+
+    /// <summary>
+    /// Every shown cluster named, then an upgrade to a very different model (the backbone projected to 8 dimensions): the
+    /// evidence now places some named members elsewhere. None of them moves; each such move waits as a suggestion, which
+    /// the user accepts (the item moves, pinned) or dismisses (it stays, pinned). The rollback at the end keeps both choices.
+    /// </summary>
+    private async Task NamedMembersAreSuggestedNotMovedAsync()
+    {
+        foreach (var cluster in await Alice.ListClustersAsync(Gallery, representatives: 0))
+        {
+            if (cluster.Name is null) await Alice.NameClusterAsync(Gallery, cluster.Id, $"group {cluster.Id}");
+        }
+
+        var from = (await Alice.GetClusterReportAsync(Gallery)).ModelVersion!;
+        var before = await MembershipAsync();
+        var names = before.Clusters.Where(c => c.Name is not null).ToDictionary(c => c.Id, c => c.Name!);
+        var namedBefore = before.Of.Where(e => e.Value is { } c && names.ContainsKey(c)).ToDictionary(e => e.Key, e => e.Value!.Value);
+        var projected = await fixture.RegisterProjectedAsync("groups-proj-8", dimension: 8, seed: 6);
+        await RollOutAsync(projected);
+
+        var suggestions = await Alice.ListClusterSuggestionsAsync(Gallery);
+        var after = await MembershipAsync();
+        var flips = ClusterMetrics.NegativeFlips(namedBefore, after.Of, names.Keys.ToHashSet());
+        var report = await Alice.GetClusterReportAsync(Gallery);
+        output.WriteLine($"{projected}: named items {flips.NamedItems} in {names.Count} clusters, flips {flips.Flips}, suggestions {suggestions.Count}, " +
+            $"moves recorded {report.MovesTotal}; strongest: " +
+            string.Join("; ", suggestions.Take(5).Select(m => $"{m.ItemId} {m.FromName}->{m.ToName ?? m.ToClusterId.ToString()} {m.FromSimilarity:F3}/{m.ToSimilarity:F3}")));
+        Assert.Equal(0, flips.Flips);
+        Assert.Equal(names, after.Clusters.Where(c => c.Name is not null).ToDictionary(c => c.Id, c => c.Name!));
+        Assert.True(suggestions.Count >= 2, $"{suggestions.Count} suggestions: the projection was chosen because it places dozens of named members elsewhere");
+        Assert.Equal(suggestions.Count, report.OpenSuggestions);
+        Assert.All(suggestions, m =>
+        {
+            Assert.Equal(m.FromClusterId, after.Of[m.ItemId]);
+            Assert.Equal(names[m.FromClusterId], m.FromName);
+            Assert.NotEqual(m.FromClusterId, m.ToClusterId);
+            Assert.Contains(after.Clusters, c => c.Id == m.ToClusterId);
+            Assert.Equal(projected, m.ModelVersion);
+            Assert.True(m.FromSimilarity is null || m.FromSimilarity < m.ToSimilarity, $"{m.ItemId}: {m.FromSimilarity} vs {m.ToSimilarity}");
+        });
+        Assert.Equal(CliApp.Ok, await Cli("clusters", "suggestions", "-g", Gallery));
+
+        var accepted = suggestions[0];
+        var dismissed = suggestions[1];
+        Assert.Equal(accepted.ToClusterId, (await Alice.AcceptClusterSuggestionAsync(Gallery, accepted.ItemId)).Id);
+        Assert.Equal(CliApp.Ok, await Cli("clusters", "dismiss", dismissed.ItemId, "-g", Gallery));
+        var decided = await MembershipAsync();
+        Assert.Equal(accepted.ToClusterId, decided.Of[accepted.ItemId]);
+        Assert.Equal(dismissed.FromClusterId, decided.Of[dismissed.ItemId]);
+        var left = await Alice.ListClusterSuggestionsAsync(Gallery);
+        Assert.DoesNotContain(left, m => m.ItemId == accepted.ItemId || m.ItemId == dismissed.ItemId);
+        var again = await Assert.ThrowsAsync<IndexerApiException>(() => Alice.AcceptClusterSuggestionAsync(Gallery, accepted.ItemId));
+        Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
+        Assert.Contains("no open cluster suggestion", again.Message);
+
+        // Both choices are user corrections: a refinement leaves them, and so does a rollback.
+        await Alice.RefineClustersAsync(Gallery);
+        Assert.DoesNotContain(await Alice.ListClusterSuggestionsAsync(Gallery), m => m.ItemId == accepted.ItemId || m.ItemId == dismissed.ItemId);
+        Assert.Equal(RolloutPhase.RolledBack, (await fixture.Host.Operator.RolloutActionAsync("rollback")).Phase);
+        var restored = await WaitForVersionAsync(from);
+        Assert.Equal(0, restored.OpenSuggestions); // they were about the projected version's vectors
+        var rolledBack = await MembershipAsync();
+        Assert.Equal(accepted.ToClusterId, rolledBack.Of[accepted.ItemId]);
+        Assert.Equal(dismissed.FromClusterId, rolledBack.Of[dismissed.ItemId]);
+        Assert.Equal(names, rolledBack.Clusters.Where(c => c.Name is not null).ToDictionary(c => c.Id, c => c.Name!));
     }
 
     [Fact]
@@ -187,6 +270,9 @@ public sealed class ClusterTests(ClusterFixture fixture, ITestOutputHelper outpu
         await Refused(HttpStatusCode.BadRequest, () => Alice.ListClustersAsync(Gallery, representatives: 1000));
         await Refused(HttpStatusCode.NotFound, () => Alice.ListClustersAsync("no-such-gallery"));
         await Refused(HttpStatusCode.Forbidden, () => fixture.Host.HttpAs("alice", SiloHost.BobKey).NameClusterAsync(Gallery, some.Id, "bob was here"));
+        await Refused(HttpStatusCode.NotFound, () => Alice.AcceptClusterSuggestionAsync(Gallery, item), "no open cluster suggestion");
+        await Refused(HttpStatusCode.NotFound, () => Alice.DismissClusterSuggestionAsync(Gallery, "no-such-item"), "no open cluster suggestion");
+        await Refused(HttpStatusCode.Forbidden, () => fixture.Host.HttpAs("alice", SiloHost.BobKey).ListClusterSuggestionsAsync(Gallery));
 
         // Bodies that are not what the route takes, sent raw.
         using var http = fixture.Host.RawHttp(SiloHost.AliceKey);
@@ -206,6 +292,7 @@ public sealed class ClusterTests(ClusterFixture fixture, ITestOutputHelper outpu
         Assert.Equal(CliApp.Ok, await Cli("clusters", "list", "-g", Gallery));
         Assert.Equal(CliApp.Ok, await Cli("clusters", "items", some.Id.ToString(), "-g", Gallery, "--limit", "5"));
         Assert.Equal(CliApp.Ok, await Cli("clusters", "moves", "-g", Gallery));
+        Assert.Equal(CliApp.BadInput, await Cli("clusters", "accept", "no-such-item", "-g", Gallery));
 
         var after = await MembershipAsync();
         Assert.Equal(before.Of.OrderBy(e => e.Key, StringComparer.Ordinal), after.Of.OrderBy(e => e.Key, StringComparer.Ordinal));
@@ -219,7 +306,11 @@ public sealed class ClusterTests(ClusterFixture fixture, ITestOutputHelper outpu
 
         var document = await http.GetStringAsync("openapi/v1.json");
 
-        foreach (var route in new[] { "/clusters", "/clusters/{clusterId}/items", "/clusters/{clusterId}/name", "/clusters/{clusterId}/merge", "/clusters/refine", "/clusters/moves", "/items/{itemId}/cluster" })
+        foreach (var route in new[]
+        {
+            "/clusters", "/clusters/{clusterId}/items", "/clusters/{clusterId}/name", "/clusters/{clusterId}/merge", "/clusters/refine", "/clusters/moves",
+            "/items/{itemId}/cluster", "/clusters/suggestions", "/clusters/suggestions/{itemId}/accept", "/clusters/suggestions/{itemId}/dismiss",
+        })
         {
             Assert.Contains($"\"/v1/users/{{userId}}/galleries/{{galleryId}}{route}\"", document);
         }
