@@ -47,6 +47,7 @@ public static class EvaluationApp
         var root = new RootCommand("indexer-eval: measure model upgrades offline on feature matrices and write the report (METRICS.md)");
         root.Subcommands.Add(SyntheticCommand());
         root.Subcommands.Add(OfflineCommand());
+        root.Subcommands.Add(FolderCommand());
         root.Subcommands.Add(SystemCommand());
         root.Subcommands.Add(RenderCommand());
         root.Subcommands.Add(ClusterMarginsCommand());
@@ -185,6 +186,46 @@ public static class EvaluationApp
                 Console.Out,
                 protocol,
                 OldClasses(zoo));
+            return Ok;
+        }));
+        return command;
+    }
+
+    private static Command FolderCommand()
+    {
+        var images = new Option<DirectoryInfo>("--images")
+        {
+            Description = "the labeled images: one sub-folder per label (its name is the label) holding JPEG or PNG files",
+            Required = true,
+        };
+        var oldModel = new Option<DirectoryInfo>("--old")
+        {
+            Description = "the old version: a directory with model.onnx and manifest.json, as the system registers them (e.g. a version of the zoo)",
+            Required = true,
+        };
+        var newModels = new Option<DirectoryInfo[]>("--new")
+        {
+            Description = "a new version to upgrade to, a directory like --old's; repeat for several upgrades",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var galleries = GalleriesOption(new UserProtocol().Galleries);
+        var command = new Command("folder",
+            "evaluate old → each new version offline on any folder of labeled images: every image embedded by every model as an upload is, dealt to simulated users, 21-point curves and the report")
+        {
+            images, oldModel, newModels, OutOption, galleries, GallerySizeOption, QueriesOption, SeedOption, CalibrationOption, ThresholdOption, NoMapOption,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            FolderEvaluation.Run(
+                parse.GetValue(images)!.FullName,
+                parse.GetValue(oldModel)!.FullName,
+                (parse.GetValue(newModels) ?? []).Select(d => d.FullName).ToArray(),
+                Protocol(parse, galleries),
+                Options(parse),
+                parse.GetValue(OutOption)!.FullName,
+                CommandLine(parse),
+                Console.Out);
             return Ok;
         }));
         return command;
