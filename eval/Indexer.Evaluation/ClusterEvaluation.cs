@@ -91,7 +91,12 @@ public sealed record ClusterCorrection(string Gallery, string ItemId, string Lab
 /// <param name="Flips">Negative flips against the named membership before the rollout.</param>
 /// <param name="CorrectionsKept">The user's corrections (all made so far in this gallery) still in force.</param>
 /// <param name="Corrections">The user's corrections made so far in this gallery.</param>
-public sealed record GalleryClusterMeasure(string Gallery, string? ModelVersion, ClusterQuality Quality, ClusterFlipReport Flips, int CorrectionsKept, int Corrections);
+/// <param name="Suggestions">Open suggestions: members of named clusters the clustering would have moved and left to the user.</param>
+/// <param name="CorrectiveSuggestions">Suggestions that would take an item from a cluster whose majority label is not its own to one whose majority is.</param>
+/// <param name="HarmfulSuggestions">Suggestions that would take an item from a cluster of its majority label to one of another.</param>
+public sealed record GalleryClusterMeasure(
+    string Gallery, string? ModelVersion, ClusterQuality Quality, ClusterFlipReport Flips, int CorrectionsKept, int Corrections,
+    int Suggestions = 0, int CorrectiveSuggestions = 0, int HarmfulSuggestions = 0);
 
 /// <summary>Where in an upgrade the clusters were measured.</summary>
 public enum ClusterStage
@@ -130,6 +135,15 @@ public sealed record ClusterPoint(ClusterStage Stage, double Requested, double B
 
     /// <summary>Corrections in force over all galleries.</summary>
     public int CorrectionsKept => Galleries.Sum(g => g.CorrectionsKept);
+
+    /// <summary>Open suggestions over all galleries.</summary>
+    public int Suggestions => Galleries.Sum(g => g.Suggestions);
+
+    /// <summary>Suggestions the labels agree with, over all galleries.</summary>
+    public int CorrectiveSuggestions => Galleries.Sum(g => g.CorrectiveSuggestions);
+
+    /// <summary>Suggestions the labels disagree with, over all galleries.</summary>
+    public int HarmfulSuggestions => Galleries.Sum(g => g.HarmfulSuggestions);
 
     /// <summary>Corrections made so far over all galleries.</summary>
     public int Corrections => Galleries.Sum(g => g.Corrections);
@@ -276,15 +290,32 @@ public static class ClusterEvaluation
             ClusterMetrics.AdjustedRandIndex(labels, clusters), ClusterMetrics.NormalizedMutualInformation(labels, clusters), ClusterMetrics.Purity(labels, clusters), chance);
     }
 
-    /// <summary>One gallery at one point: quality, flips against <paramref name="namedBefore"/>, corrections in force.</summary>
+    /// <summary>
+    /// One gallery at one point: quality, flips against <paramref name="namedBefore"/>, corrections in force, and the open
+    /// suggestions (item, its cluster, the suggested one) judged against the labels by the majority label of each cluster.
+    /// </summary>
     public static GalleryClusterMeasure Measure(
-        string gallery, ClusterView view, Func<string, string> labelOf, IReadOnlyDictionary<string, long> namedBefore, IReadOnlyList<ClusterCorrection> corrections)
+        string gallery, ClusterView view, Func<string, string> labelOf, IReadOnlyDictionary<string, long> namedBefore, IReadOnlyList<ClusterCorrection> corrections,
+        IReadOnlyList<(string ItemId, long From, long To)>? suggestions = null)
     {
         ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(namedBefore);
         ArgumentNullException.ThrowIfNull(corrections);
         var flips = ClusterMetrics.NegativeFlips(namedBefore, view.Membership, view.NamedClusters());
-        return new GalleryClusterMeasure(gallery, view.ModelVersion, Quality(view, labelOf), flips, corrections.Count(c => c.InForce(view)), corrections.Count);
+        suggestions ??= [];
+        var members = view.Membership.Where(m => m.Value is not null).ToLookup(m => m.Value!.Value, m => m.Key);
+        string? MajorityOf(long cluster) => members[cluster].Any() ? Majority(members[cluster], labelOf) : null;
+        int corrective = 0, harmful = 0;
+        foreach (var (item, from, to) in suggestions)
+        {
+            var fitsNow = MajorityOf(from) == labelOf(item);
+            var fitsThere = MajorityOf(to) == labelOf(item);
+            if (!fitsNow && fitsThere) corrective++;
+            else if (fitsNow && !fitsThere) harmful++;
+        }
+
+        return new GalleryClusterMeasure(gallery, view.ModelVersion, Quality(view, labelOf), flips, corrections.Count(c => c.InForce(view)), corrections.Count,
+            suggestions.Count, corrective, harmful);
     }
 
     /// <summary>The most frequent label among <paramref name="items"/>; ties go to the ordinally first label.</summary>

@@ -350,7 +350,9 @@ public static class ReportWriter
             "is moved into the largest named cluster of its own label. Rollbacks keep names and corrections, so they accumulate over the upgrades. " +
             "Quality is ARI / NMI / purity against the labels over the items in a shown cluster, averaged over the galleries; chance is the largest class's share of those items (the purity of one cluster holding them all). " +
             "Flips are METRICS.md's cluster negative flips, counted against the named membership right after the user's actions and pooled over the galleries: a named item flips when it is no longer in its named cluster, " +
-            "having left for an unnamed cluster or none, or moved to another named cluster. Corrections in force count every correction made so far.").AppendLine();
+            "having left for an unnamed cluster or none, or moved to another named cluster. Corrections in force count every correction made so far. " +
+            "Members of named clusters are not moved by the clustering on its own (`Indexer:Clustering:NamedMembers=Suggest`, the default): where the new model's evidence places one elsewhere the move waits as a suggestion, " +
+            "counted here with how the labels judge it (corrective: from a cluster whose majority label is not the item's to one whose majority is; harmful: the opposite); the harness accepts none.").AppendLine();
         md.AppendLine(ClusterParameters(system)).AppendLine();
 
         var upgrades = system.Upgrades.Where(u => u.Clusters is not null).ToList();
@@ -360,8 +362,8 @@ public static class ReportWriter
             if (u != upgrades[0]) md.AppendLine();
             md.AppendLine(Invariant($"**{u.Name}** (old items served {u.Route.ToLowerInvariant()}): {c.NamedClusters} named clusters, {c.NewlyNamed} of them named just before this upgrade; {c.Corrections.Count} new corrections before it") +
                 (c.Corrections.Count == 0 ? "." : ": " + string.Join("; ", c.Corrections.Select(Correction)) + ".")).AppendLine();
-            md.AppendLine("| point | β | clusters in | ARI | NMI | purity (chance) | shown clusters / items in them | named items flipped (left + to another named) | corrections in force |");
-            md.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            md.AppendLine("| point | β | clusters in | ARI | NMI | purity (chance) | shown clusters / items in them | named items flipped (left + to another named) | suggestions (corrective / harmful) | corrections in force |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
             foreach (var p in c.Points)
             {
                 var q = p.Quality;
@@ -369,7 +371,7 @@ public static class ReportWriter
                 var flips = p.Stage == ClusterStage.Clustered ? "–" : Invariant($"{f.Flips} / {f.NamedItems} = {P(f.Fraction, 2)}% ({f.Left} + {f.MovedToOtherNamed})");
                 var corrections = p.Stage == ClusterStage.Clustered ? Invariant($"{p.Corrections} before") : Invariant($"{p.CorrectionsKept} / {p.Corrections}");
                 md.AppendLine(Invariant($"| {ClusterPointName(p)} | {P(p.Beta)}% | {p.ModelVersions} | {F(q.AdjustedRandIndex, 3)} | {F(q.NormalizedMutualInformation, 3)} | {F(q.Purity, 3)} ({F(q.ChancePurity, 3)}) | ") +
-                    Invariant($"{q.ShownClusters} / {q.Items} ({P(q.Coverage)}%) | {flips} | {corrections} |"));
+                    Invariant($"{q.ShownClusters} / {q.Items} ({P(q.Coverage)}%) | {flips} | {p.Suggestions} ({p.CorrectiveSuggestions} / {p.HarmfulSuggestions}) | {corrections} |"));
             }
         }
     }

@@ -468,13 +468,15 @@ public static class SystemEvaluation
             for (var g = 0; g < users.Count; g++)
             {
                 var view = await ReadClustersAsync(users[g]);
-                galleries.Add(ClusterEvaluation.Measure(users[g].Name, view, LabelOf, baseline[g], _corrections.Where(c => c.Gallery == users[g].Name).ToList()));
+                var suggestions = (await UserClient.ListClusterSuggestionsAsync(users[g].Name)).Select(s => (s.ItemId, s.FromClusterId, s.ToClusterId)).ToList();
+                galleries.Add(ClusterEvaluation.Measure(users[g].Name, view, LabelOf, baseline[g], _corrections.Where(c => c.Gallery == users[g].Name).ToList(), suggestions));
             }
 
             var point = new ClusterPoint(stage, requested, beta, galleries);
             var f = point.Flips;
             log.WriteLine(Invariant($"system:   clusters {stage} (β {beta:F3}, {point.ModelVersions}): {f.Flips}/{f.NamedItems} named items flipped ({f.Left} left, {f.MovedToOtherNamed} to another named cluster); ") +
-                Invariant($"corrections in force {point.CorrectionsKept}/{point.Corrections}; purity {point.Quality.Purity:F3}"));
+                Invariant($"corrections in force {point.CorrectionsKept}/{point.Corrections}; purity {point.Quality.Purity:F3}; ") +
+                Invariant($"suggestions {point.Suggestions} ({point.CorrectiveSuggestions} corrective, {point.HarmfulSuggestions} harmful by label)"));
             return point;
         }
 

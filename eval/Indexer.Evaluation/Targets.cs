@@ -205,6 +205,12 @@ public static class Targets
         var detail = $"the most at {StageName(worst)}: {worst.Flips.Flips} of {worst.Flips.NamedItems} named items = {P(worst.Flips.Fraction, 2)}% ({worst.Flips.Left} left, {worst.Flips.MovedToOtherNamed} to another named cluster)";
         if (end is not null && end != worst) detail += $"; after the backfill {end.Flips.Flips} = {P(end.Flips.Fraction, 2)}%";
         if (rolledBack is not null) detail += $"; after the rollback {rolledBack.Flips.Flips}";
+        if (end is not null && end.Suggestions > 0)
+        {
+            // Flips stay at 0 because named members are suggested, not moved: say how much evidence waits for the user.
+            detail += $"; left to the user after the backfill: {end.Suggestions} suggested moves ({end.CorrectiveSuggestions} corrective, {end.HarmfulSuggestions} harmful by label)";
+        }
+
         return new TargetCheck(target, met, detail + (met ? ": met" : $": not met by {P(worst.Flips.Fraction - budget, 2)} points"));
     }
 

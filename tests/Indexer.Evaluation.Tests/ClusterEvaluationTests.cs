@@ -115,6 +115,22 @@ public sealed class ClusterEvaluationTests
     }
 
     [Fact]
+    public void Measure_JudgesEachSuggestionByTheMajorityLabelsOfBothClusters()
+    {
+        // Cluster 1 is mostly A, 2 mostly B, 3 mostly C. b9 sits in 1 and is suggested to 2: corrective. a1 sits in 1
+        // (its own label's majority) and is suggested to 3: harmful. c9 sits in 2 and is suggested to 1: neither.
+        var view = View(new() { [1] = ["a1", "a2", "a3", "b9"], [2] = ["b1", "b2", "c9"], [3] = ["c1", "c2"] }, names: new() { [1] = "A", [2] = "B" });
+        var namedBefore = view.NamedMembership();
+
+        var measure = ClusterEvaluation.Measure("u00", view, LabelOf, namedBefore, [], [("b9", 1, 2), ("a1", 1, 3), ("c9", 2, 1)]);
+
+        Assert.Equal((3, 1, 1), (measure.Suggestions, measure.CorrectiveSuggestions, measure.HarmfulSuggestions));
+        Assert.Equal(0, measure.Flips.Flips); // a suggestion moves nothing
+        var point = new ClusterPoint(ClusterStage.Backfilled, 1, 1, [measure, measure]);
+        Assert.Equal((6, 2, 2), (point.Suggestions, point.CorrectiveSuggestions, point.HarmfulSuggestions));
+    }
+
+    [Fact]
     public void Quality_IsMeasuredOverTheItemsInShownClusters_WithChanceAsTheLargestLabelShare()
     {
         // Shown: {a1, a2, b1} and {b2, b3}; hidden {c1}; a3 in no cluster. Purity (2 + 2) / 5, chance: B holds 3 of 5.
