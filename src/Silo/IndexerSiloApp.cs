@@ -19,6 +19,7 @@ public static class IndexerSiloApp
         builder.AddServiceDefaults();
 
         var app = builder.Build();
+        app.UseExceptionHandler(); // a body that does not bind becomes a 400 that says which field (BadRequestExceptionHandler)
         app.MapDefaultEndpoints();
         app.MapIndexerApi();
         return app;

@@ -3,6 +3,7 @@ using Indexer.Client;
 using Indexer.Compatibility;
 using Indexer.Galleries;
 using Indexer.Models;
+using Indexer.Silo.Hosting;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -337,7 +338,7 @@ internal sealed class IndexerErrorFilter : IEndpointFilter
         }
         catch (BadHttpRequestException ex)
         {
-            return IndexerApi.Problem(ex.StatusCode, ex.Message);
+            return IndexerApi.Problem(ex.StatusCode, BadRequestExceptionHandler.Describe(ex));
         }
         catch (InvalidDataException ex)
         {

@@ -1,6 +1,7 @@
 using Indexer.Grains.Diagnostics;
 using Indexer.Models;
 using Indexer.Storage;
+using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -40,6 +41,9 @@ public static class ServiceDefaults
             .AddCheck<ModelHealthCheck>("model", tags: ["ready"]);
         builder.Services.AddOpenApi();
         builder.Services.AddProblemDetails();
+        // Binding failures are thrown rather than answered with an empty 400, so that the handler can say what was wrong.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         return builder;
     }
 
@@ -77,4 +81,28 @@ internal sealed class ModelHealthCheck(IGrainFactory grains) : IHealthCheck
         var current = await grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).GetCurrentAsync();
         return current is null ? HealthCheckResult.Unhealthy("no model version is current yet") : HealthCheckResult.Healthy($"model {current}");
     }
+}
+
+/// <summary>
+/// Answers a request the API could not bind (a body that is not JSON, or whose field has the wrong type or an unknown
+/// enum value) with a 400 problem whose detail names the field: "$.route: The JSON value could not be converted …".
+/// Every other exception is left to the default handler.
+/// </summary>
+internal sealed class BadRequestExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is not BadHttpRequestException bad) return false;
+        httpContext.Response.StatusCode = bad.StatusCode;
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            Exception = exception,
+            ProblemDetails = { Status = bad.StatusCode, Title = "Bad request", Detail = Describe(bad) },
+        });
+    }
+
+    /// <summary>The binding error and, when the body's JSON was at fault, where in it.</summary>
+    internal static string Describe(BadHttpRequestException bad) =>
+        bad.InnerException is System.Text.Json.JsonException json && json.Path is { } path ? $"{bad.Message} {path}: {json.Message}" : bad.Message;
 }

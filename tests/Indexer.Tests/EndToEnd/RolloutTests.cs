@@ -377,6 +377,16 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, MaxFraction: 0)));
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, SampleSize: 3)));
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, EvaluationGallery: "no-slash")));
+        using (var http = fixture.Host.RawHttp(SiloHost.OperatorKey))
+        {
+            foreach (var (field, body) in new[] { ("route", "{\"to\": \"v1\", \"route\": \"sideways\"}"), ("policy", "{\"to\": \"v1\", \"policy\": \"sometimes\"}") })
+            {
+                using var response = await http.PostAsync("v1/rollout", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+                Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+                Assert.Contains($"$.{field}", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+        }
+
         var forbidden = await Assert.ThrowsAsync<IndexerApiException>(() => Alice.StartRolloutAsync(new RolloutRequest(before.Current!)));
         Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
         Assert.Equal(before.Current, (await Operator.ListModelsAsync()).Current);
