@@ -34,19 +34,40 @@ public sealed class EmbeddingOptions
 
     /// <summary>
     /// On the CPU, a batch runs as inference calls of at most this many images, and a search query waiting in the
-    /// interactive lane runs between two of them: a query waits for one slice, not a whole batch. On two cores ResNet18
-    /// embeds as many images per second in calls of 4 as in calls of 16 (docs/benchmarks.md), so the slices cost nothing.
+    /// interactive lane runs between two of them: a query waits for one slice, not a whole batch. 0 (the default) picks 1
+    /// for single-threaded sessions, where calls of 1 embed as fast as calls of 16, and 4 otherwise, where a session on
+    /// two cores embeds as fast in calls of 4 as of 16 but not of 1 (docs/benchmarks.md).
     /// </summary>
-    [Range(1, 256)]
-    public int BulkSliceSize { get; set; } = 4;
+    [Range(0, 256)]
+    public int BulkSliceSize { get; set; }
+
+    /// <summary>The slice size for sessions of <paramref name="intraOpThreads"/> threads (0: several).</summary>
+    public int EffectiveBulkSliceSize(int intraOpThreads) => BulkSliceSize > 0 ? BulkSliceSize : intraOpThreads == 1 ? 1 : 4;
 
     /// <summary>How long a partly filled batch waits for more images before it runs.</summary>
     [Range(0, 1000)]
     public int BatchDeadlineMilliseconds { get; set; } = 4;
 
-    /// <summary>Threads ONNX Runtime uses inside one inference call; 0 means one per core.</summary>
+    /// <summary>
+    /// ONNX Runtime sessions per model version on the CPU, each with its own inference thread over the shared queue and
+    /// its own copy of the weights (a GPU always gets one). One session on every core answers a single query fastest; one
+    /// single-threaded session per core (batch parallelism) does not stall when other work preempts one of its threads,
+    /// but each query then runs on one core. On two cores (docs/benchmarks.md): ingest 43.5 against 42.0 images/s, an idle
+    /// search by image p50 51 against about 30 ms; hence 1 by default.
+    /// </summary>
+    [Range(1, 64)]
+    public int Sessions { get; set; } = 1;
+
+    /// <summary>Threads ONNX Runtime uses inside one inference call; 0 means the provider's choice for one session, else the cores divided among the sessions.</summary>
     [Range(0, 256)]
     public int IntraOpThreads { get; set; }
+
+    /// <summary>The sessions and intra-op threads per session (0: the provider's choice) on the CPU of a machine with <paramref name="cores"/> cores.</summary>
+    public (int Sessions, int IntraOpThreads) CpuSessions(int cores)
+    {
+        var threads = IntraOpThreads > 0 ? IntraOpThreads : Sessions == 1 ? 0 : Math.Max(1, cores / Sessions);
+        return (Sessions, threads);
+    }
 
     /// <summary>
     /// Let ONNX Runtime's threads busy-wait between operators. Off by default: on a silo the spinning threads compete

@@ -181,10 +181,26 @@ public sealed partial class EmbeddingPipeline : IDisposable
 
         var artifact = await models.GetModelAsync(version, CancellationToken.None);
         var settings = options.Value;
-        var embedderOptions = new EmbedderOptions(settings.PreferGpu, settings.GpuDeviceId, settings.IntraOpThreads, AllowSpinning: settings.AllowSpinning);
-        var embedder = await Task.Run(() => new OnnxEmbedder(artifact, manifest, embedderOptions));
-        LogModelLoaded(version, embedder.ExecutionProvider, embedder.Dimension);
-        return new ModelRunner(embedder, settings, telemetry, _logger);
+        var (sessions, threads) = settings.CpuSessions(Environment.ProcessorCount);
+        // The first session tells whether CUDA loaded; its intra-op threads only matter if it runs on the CPU.
+        var embedderOptions = new EmbedderOptions(settings.PreferGpu, settings.GpuDeviceId, threads, AllowSpinning: settings.AllowSpinning);
+        var embedders = new List<OnnxEmbedder> { await Task.Run(() => new OnnxEmbedder(artifact, manifest, embedderOptions)) };
+        try
+        {
+            if (embedders[0].ExecutionProvider == "CPU")
+            {
+                var cpuOptions = embedderOptions with { PreferGpu = false };
+                while (embedders.Count < sessions) embedders.Add(await Task.Run(() => new OnnxEmbedder(artifact, manifest, cpuOptions)));
+            }
+        }
+        catch
+        {
+            foreach (var embedder in embedders) embedder.Dispose();
+            throw;
+        }
+
+        LogModelLoaded(version, embedders[0].ExecutionProvider, embedders[0].Dimension, embedders.Count, embedders[0].ExecutionProvider == "CPU" ? threads : 0);
+        return new ModelRunner(embedders, settings, telemetry, _logger, threads);
     }
 
     private async Task<EmbedOutcome> EmbedStoredAsync(ModelRunner runner, string contentHash, CancellationToken cancellationToken)
@@ -221,6 +237,6 @@ public sealed partial class EmbeddingPipeline : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} unloaded: unused for {Idle}")]
     private partial void LogModelUnloaded(string version, TimeSpan idle);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} loaded on the {Provider} execution provider ({Dimension}-d)")]
-    private partial void LogModelLoaded(string version, string provider, int dimension);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Version} loaded on the {Provider} execution provider ({Dimension}-d): {Sessions} session(s), {Threads} intra-op thread(s) each (0: the provider's choice)")]
+    private partial void LogModelLoaded(string version, string provider, int dimension, int sessions, int threads);
 }

@@ -9,10 +9,13 @@ namespace Indexer.Grains.Embedding;
 using Indexer.Embedding;
 
 /// <summary>
-/// One loaded model version on this silo: a single ONNX Runtime session fed by a bounded queue of images. A dedicated
-/// thread drains the queue in micro-batches (a batch runs when it is full or when
+/// One loaded model version on this silo: one or more ONNX Runtime sessions fed by a bounded queue of images. Each
+/// session has a dedicated thread that drains the shared queue in micro-batches (a batch runs when it is full or when
 /// <see cref="EmbeddingOptions.BatchDeadlineMilliseconds"/> has passed since its first image), so inference never runs on
-/// the thread pool that the Orleans scheduler shares.
+/// the thread pool that the Orleans scheduler shares. On the CPU several single-threaded sessions (batch parallelism)
+/// beat one session using every core (operator parallelism): a session's threads meet at a barrier after every
+/// operator, so any other work that preempts one of them stalls them all, while a preempted single-threaded session
+/// delays only itself (<see cref="EmbeddingOptions.Sessions"/>).
 /// Where images are decoded depends on the execution provider. On the GPU, decoding runs on the pool in parallel with
 /// inference (at most one image per core), so the GPU never waits for the CPU. On the CPU, the cores are the inference
 /// engine: ONNX Runtime's threads meet at a barrier after every operator, so a decode that preempts one of them stalls
@@ -20,6 +23,7 @@ using Indexer.Embedding;
 /// </summary>
 public sealed partial class ModelRunner : IDisposable
 {
+    private readonly IReadOnlyList<OnnxEmbedder> _embedders;
     private readonly OnnxEmbedder _embedder;
     private readonly Channel<Request> _queue;
 
@@ -32,31 +36,63 @@ public sealed partial class ModelRunner : IDisposable
     private readonly EmbeddingOptions _options;
     private readonly IndexerTelemetry _telemetry;
     private readonly ILogger _logger;
-    private readonly Thread _thread;
+    private readonly Thread[] _threads;
+    private readonly long[] _imagesBySession;
+    private readonly int _bulkSliceSize;
     private readonly int _tensorLength;
     private readonly bool _decodeOnInferenceThread;
     private readonly KeyValuePair<string, object?> _versionTag;
 
     public ModelRunner(OnnxEmbedder embedder, EmbeddingOptions options, IndexerTelemetry telemetry, ILogger logger)
+        : this([embedder], options, telemetry, logger)
     {
+    }
+
+    /// <summary>Runs <paramref name="embedders"/> (sessions of one model version, the first one's manifest) side by side over one queue.</summary>
+    /// <param name="embedders">The sessions; the runner owns and disposes them.</param>
+    /// <param name="options">Batching, slicing and queue settings.</param>
+    /// <param name="telemetry">Where inference is counted and timed.</param>
+    /// <param name="logger">Where failed inference calls are logged.</param>
+    /// <param name="intraOpThreads">Threads each session uses (0: several, the provider's choice); sets the default slice size.</param>
+    public ModelRunner(IReadOnlyList<OnnxEmbedder> embedders, EmbeddingOptions options, IndexerTelemetry telemetry, ILogger logger, int intraOpThreads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(embedders);
+        if (embedders.Count == 0) throw new ArgumentException("a runner needs at least one session", nameof(embedders));
+        var embedder = embedders[0];
+        if (embedders.Any(e => e.Manifest.Version != embedder.Manifest.Version || e.Dimension != embedder.Dimension))
+        {
+            throw new ArgumentException("every session of a runner must run the same model version", nameof(embedders));
+        }
+
+        _embedders = embedders;
         _embedder = embedder;
+        _bulkSliceSize = options.EffectiveBulkSliceSize(intraOpThreads);
         _options = options;
         _telemetry = telemetry;
         _logger = logger;
         _tensorLength = ImageDecoder.TensorLength(embedder.Manifest);
         _decodeOnInferenceThread = embedder.ExecutionProvider == "CPU";
         _versionTag = new("model.version", embedder.Manifest.Version);
-        _queue = Channel.CreateBounded<Request>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = true });
-        _interactive = Channel.CreateBounded<Request>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = true });
+        var singleReader = embedders.Count == 1;
+        _queue = Channel.CreateBounded<Request>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = singleReader });
+        _interactive = Channel.CreateBounded<Request>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = singleReader });
         _decodeSlots = new SemaphoreSlim(options.MaxConcurrentDecodes > 0 ? options.MaxConcurrentDecodes : Environment.ProcessorCount);
-        _thread = new Thread(RunInferenceLoop) { IsBackground = true, Name = $"inference {embedder.Manifest.Version}" };
-        _thread.Start();
+        _imagesBySession = new long[embedders.Count];
+        _threads = [.. embedders.Select((session, i) =>
+            new Thread(() => RunInferenceLoop(session, i)) { IsBackground = true, Name = $"inference {embedder.Manifest.Version} #{i}" })];
+        foreach (var thread in _threads) thread.Start();
         telemetry.ModelLoaded(embedder.Manifest.Version, embedder.ExecutionProvider);
     }
 
     public ModelManifest Manifest => _embedder.Manifest;
 
     public string ExecutionProvider => _embedder.ExecutionProvider;
+
+    /// <summary>Sessions running side by side.</summary>
+    public int Sessions => _embedders.Count;
+
+    /// <summary>Images each session has embedded so far (diagnostics: how the shared queue spreads the work).</summary>
+    public IReadOnlyList<long> ImagesBySession => [.. _imagesBySession.Select(n => Interlocked.Read(ref n))];
 
     /// <summary>
     /// Decodes, preprocesses and embeds one image. Throws <see cref="InvalidImageException"/> for a bad image.
@@ -105,13 +141,13 @@ public sealed partial class ModelRunner : IDisposable
     /// <summary>Embeds the embedder's probe image: proves the artifact runs and yields a finite vector of the declared size.</summary>
     public float[] Probe() => _embedder.EmbedProbe();
 
-    private void RunInferenceLoop()
+    private void RunInferenceLoop(OnnxEmbedder session, int index)
     {
-        var maxBatch = Math.Min(_options.MaxBatchSize, _embedder.MaxBatch);
+        var maxBatch = Math.Min(_options.MaxBatchSize, session.MaxBatch);
         var batch = new List<Request>(maxBatch);
-        var buffers = new Buffers(maxBatch * _tensorLength, maxBatch * _embedder.Dimension);
+        var buffers = new Buffers(maxBatch * _tensorLength, maxBatch * session.Dimension);
         var urgentBatch = new List<Request>(maxBatch);
-        var urgentBuffers = new Buffers(maxBatch * _tensorLength, maxBatch * _embedder.Dimension);
+        var urgentBuffers = new Buffers(maxBatch * _tensorLength, maxBatch * session.Dimension);
         var (urgent, bulk) = (_interactive.Reader, _queue.Reader);
         while (Wait(urgent, bulk, Timeout.InfiniteTimeSpan))
         {
@@ -132,11 +168,14 @@ public sealed partial class ModelRunner : IDisposable
             if (batch.Count == 0) continue;
             // A query that arrives while a bulk batch runs waits for one slice, not the whole batch: between slices,
             // whatever the interactive lane holds runs first.
-            RunBatch(batch, buffers, _decodeOnInferenceThread ? _options.BulkSliceSize : maxBatch, beforeSlice: () =>
+            Interlocked.Add(ref _imagesBySession[index], batch.Count);
+            RunBatch(session, batch, buffers, _decodeOnInferenceThread ? _bulkSliceSize : maxBatch, beforeSlice: () =>
             {
                 urgentBatch.Clear();
                 while (urgentBatch.Count < maxBatch && urgent.TryRead(out var waiting)) urgentBatch.Add(waiting);
-                if (urgentBatch.Count > 0) RunBatch(urgentBatch, urgentBuffers, maxBatch, beforeSlice: null);
+                if (urgentBatch.Count == 0) return;
+                Interlocked.Add(ref _imagesBySession[index], urgentBatch.Count);
+                RunBatch(session, urgentBatch, urgentBuffers, maxBatch, beforeSlice: null);
             });
         }
     }
@@ -162,7 +201,7 @@ public sealed partial class ModelRunner : IDisposable
         }
     }
 
-    private void RunBatch(List<Request> batch, Buffers buffers, int sliceSize, Action? beforeSlice)
+    private void RunBatch(OnnxEmbedder session, List<Request> batch, Buffers buffers, int sliceSize, Action? beforeSlice)
     {
         _telemetry.EmbeddingQueueDepth.Add(-batch.Count, _versionTag);
         var input = buffers.Input;
@@ -195,18 +234,18 @@ public sealed partial class ModelRunner : IDisposable
         for (var start = 0; start < rows.Count; start += sliceSize)
         {
             if (start > 0) beforeSlice?.Invoke();
-            RunSlice(rows, start, Math.Min(sliceSize, rows.Count - start), buffers);
+            RunSlice(session, rows, start, Math.Min(sliceSize, rows.Count - start), buffers);
         }
     }
 
     /// <summary>One inference call over rows [start, start + n) of the batch, whose tensors are in <paramref name="buffers"/>.</summary>
-    private void RunSlice(List<Request> rows, int start, int n, Buffers buffers)
+    private void RunSlice(OnnxEmbedder session, List<Request> rows, int start, int n, Buffers buffers)
     {
-        var dimension = _embedder.Dimension;
+        var dimension = session.Dimension;
         var started = Stopwatch.GetTimestamp();
         try
         {
-            _embedder.Embed(buffers.Input.AsSpan(start * _tensorLength, n * _tensorLength), n, buffers.Output.AsSpan(0, n * dimension));
+            session.Embed(buffers.Input.AsSpan(start * _tensorLength, n * _tensorLength), n, buffers.Output.AsSpan(0, n * dimension));
         }
         catch (Exception ex)
         {
@@ -229,9 +268,9 @@ public sealed partial class ModelRunner : IDisposable
     {
         _queue.Writer.TryComplete();
         _interactive.Writer.TryComplete();
-        _thread.Join(TimeSpan.FromSeconds(10));
+        foreach (var thread in _threads) thread.Join(TimeSpan.FromSeconds(10));
         _telemetry.ModelUnloaded(Manifest.Version);
-        _embedder.Dispose();
+        foreach (var session in _embedders) session.Dispose();
         _decodeSlots.Dispose();
     }
 

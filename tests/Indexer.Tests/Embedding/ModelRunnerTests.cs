@@ -44,4 +44,50 @@ public sealed class ModelRunnerTests
         Assert.Equal(512, (await query).Length);
         Assert.All(bulk, b => Assert.Equal(512, b.Result.Length));
     }
+
+    /// <summary>
+    /// Two single-threaded sessions (Indexer:Embedding:Sessions = 2 on two cores) drain one queue side by side: both take
+    /// work, and every image gets the vector a single session gives it.
+    /// </summary>
+    [Fact]
+    public async Task TwoSessions_ShareTheQueue_AndGiveTheVectorsOneSessionGives()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        using var telemetry = new IndexerTelemetry(services.GetRequiredService<IMeterFactory>());
+        var options = new EmbeddingOptions { PreferGpu = false, MaxBatchSize = 4, BatchDeadlineMilliseconds = 2 };
+        OnnxEmbedder Session() => new(Backbone.Value.Onnx, Backbone.Value.Manifest, new EmbedderOptions(PreferGpu: false, IntraOpThreads: 1));
+        var images = Enumerable.Range(0, 32).Select(i => SampleImages.Images.EncodePng(200 + i)).ToList();
+
+        float[][] expected;
+        using (var single = new ModelRunner(Session(), options, telemetry, NullLogger.Instance))
+        {
+            expected = await Task.WhenAll(images.Select(png => single.EmbedAsync(png, CancellationToken.None)));
+        }
+
+        using var runner = new ModelRunner([Session(), Session()], options, telemetry, NullLogger.Instance, intraOpThreads: 1);
+        var actual = await Task.WhenAll(images.Select(png => runner.EmbedAsync(png, CancellationToken.None)));
+
+        Assert.Equal(2, runner.Sessions);
+        Assert.Equal(images.Count, runner.ImagesBySession.Sum());
+        Assert.All(runner.ImagesBySession, n => Assert.True(n > 0, $"a session took no work: {string.Join(", ", runner.ImagesBySession)}"));
+        for (var i = 0; i < images.Count; i++)
+        {
+            Assert.True(Indexer.Search.VectorMath.Dot(expected[i], actual[i]) > 1 - 1e-5, $"image {i}: cosine {Indexer.Search.VectorMath.Dot(expected[i], actual[i])}");
+        }
+    }
+
+    [Fact]
+    public void Sessions_ShareTheCores_AndSlicesFollowTheirThreads()
+    {
+        var defaults = new EmbeddingOptions();
+        Assert.Equal((1, 0), defaults.CpuSessions(2)); // one session, the provider's choice of threads
+        Assert.Equal((2, 1), new EmbeddingOptions { Sessions = 2 }.CpuSessions(2));
+        Assert.Equal((4, 4), new EmbeddingOptions { Sessions = 4 }.CpuSessions(16));
+        Assert.Equal((3, 1), new EmbeddingOptions { Sessions = 3 }.CpuSessions(2));
+        Assert.Equal((3, 5), new EmbeddingOptions { Sessions = 3, IntraOpThreads = 5 }.CpuSessions(2));
+        Assert.Equal(4, defaults.EffectiveBulkSliceSize(0));
+        Assert.Equal(1, defaults.EffectiveBulkSliceSize(1));
+        Assert.Equal(4, defaults.EffectiveBulkSliceSize(2));
+        Assert.Equal(8, new EmbeddingOptions { BulkSliceSize = 8 }.EffectiveBulkSliceSize(1));
+    }
 }
