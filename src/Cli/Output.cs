@@ -73,7 +73,7 @@ internal static class Output
 
     public static void ClusterReport(ClusterReport r)
     {
-        AnsiConsole.MarkupLineInterpolated($"clusters in [bold]{r.ModelVersion ?? "-"}[/]: {r.Items} items, {r.Clusters} clusters ({r.Shown} shown, {r.Named} named), {r.MovedOut} moved out, {r.WithoutVector} without a vector yet");
+        AnsiConsole.MarkupLineInterpolated($"clusters in [bold]{r.ModelVersion ?? "-"}[/] (join threshold {r.JoinThreshold?.ToString("F3") ?? "-"}): {r.Items} items, {r.Clusters} clusters ({r.Shown} shown, {r.Named} named), {r.MovedOut} moved out, {r.WithoutVector} without a vector yet");
         if (r.RollbackHeld) AnsiConsole.MarkupLine("an upgrade is under way: the clusters as they were before it come back with a rollback");
         AnsiConsole.MarkupLineInterpolated($"{r.MovesTotal} moves made by the clustering on its own; latest:");
         var table = new Table().AddColumns("when", "item", "from", "to", "cause", "model", "sim. before", "sim. after");

@@ -179,15 +179,23 @@ public sealed class ClusteringOptions : IValidatableObject
     [Range(1, 100_000)]
     public int MovesKept { get; set; } = 1000;
 
-    /// <summary>The clustering parameters of <paramref name="modelVersion"/>: its overrides over the top-level values.</summary>
-    public ClusteringParameters For(string modelVersion)
+    /// <summary>
+    /// The clustering parameters of <paramref name="modelVersion"/>: its overrides in configuration, else the thresholds
+    /// <paramref name="derived"/> at its rollout, else the top-level values.
+    /// </summary>
+    public ClusteringParameters For(string modelVersion, global::Indexer.Models.VersionClustering? derived = null)
     {
         ArgumentNullException.ThrowIfNull(modelVersion);
         var o = Versions.GetValueOrDefault(modelVersion);
+        // Derived thresholds come as a pair: a version whose join threshold is configured ignores them.
+        var useDerived = derived is not null && o?.JoinThreshold is null;
+        var join = o?.JoinThreshold ?? (useDerived ? (float)derived!.JoinThreshold : JoinThreshold);
+        var merge = o?.MergeThreshold ?? (useDerived ? (float)derived!.MergeThreshold : MergeThreshold);
+        if (useDerived) merge = Math.Max(join, merge); // a derived join never passes a configured merge
         return new ClusteringParameters
         {
-            JoinThreshold = o?.JoinThreshold ?? JoinThreshold,
-            MergeThreshold = o?.MergeThreshold ?? MergeThreshold,
+            JoinThreshold = join,
+            MergeThreshold = merge,
             MinimumSizeShown = o?.MinimumSizeShown ?? MinimumSizeShown,
             RefineIterations = o?.RefineIterations ?? RefineIterations,
             StayMargin = o?.StayMargin ?? StayMargin,

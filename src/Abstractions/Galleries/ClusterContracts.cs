@@ -81,6 +81,7 @@ public sealed record ClusterMoveRecord(
 /// <param name="MovesTotal">Moves made since the gallery was created; only the latest are listed.</param>
 /// <param name="RecentMoves">The latest moves, newest first.</param>
 /// <param name="OpenSuggestions">Moves out of named clusters the clustering suggests and leaves to the user.</param>
+/// <param name="JoinThreshold">The join threshold of <paramref name="ModelVersion"/> in use (configured, or derived at its rollout); null before any item is clustered.</param>
 [GenerateSerializer, Immutable, Alias("indexer.cluster-report")]
 public sealed record ClusterReport(
     [property: Id(0)] string? ModelVersion,
@@ -93,7 +94,8 @@ public sealed record ClusterReport(
     [property: Id(7)] bool RollbackHeld,
     [property: Id(8)] long MovesTotal,
     [property: Id(9)] IReadOnlyList<ClusterMoveRecord> RecentMoves,
-    [property: Id(10)] int OpenSuggestions);
+    [property: Id(10)] int OpenSuggestions,
+    [property: Id(11)] double? JoinThreshold);
 
 /// <summary>What a refinement pass changed.</summary>
 /// <param name="Iterations">Reassignment passes run.</param>

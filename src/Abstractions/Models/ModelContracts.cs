@@ -57,4 +57,11 @@ public interface IModelRegistryGrain : IGrainWithStringKey
     /// </summary>
     [Alias("set-plan")]
     Task<ServingPlan> SetServingPlanAsync(string queryVersion, IReadOnlyList<string> embedVersions, IReadOnlyList<VersionRoute> routes);
+
+    /// <summary>
+    /// Records the clustering thresholds derived for a version (the rollout grain's job, before it activates the version);
+    /// every plan carries them from then on. Unknown version: NotFound; thresholds that are not cosines: InvalidArgument.
+    /// </summary>
+    [Alias("set-clustering")]
+    Task SetClusteringAsync(VersionClustering clustering);
 }

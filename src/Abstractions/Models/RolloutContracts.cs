@@ -39,6 +39,22 @@ public enum RoutePreference
     OwnSpace = 2,
 }
 
+/// <summary>
+/// Clustering thresholds for a version, derived when a rollout activated it: the old version's thresholds carried into
+/// the new version's similarity scale by the rollout's score calibration (the same quantile of pair similarities), since
+/// a cosine means something else in every model. A version's thresholds set in configuration take precedence.
+/// </summary>
+/// <param name="Version">The version they apply to.</param>
+/// <param name="JoinThreshold">Smallest similarity for an item to join a cluster.</param>
+/// <param name="MergeThreshold">Similarity at which two clusters merge.</param>
+/// <param name="DerivedFrom">The version whose thresholds were carried over.</param>
+[GenerateSerializer, Immutable, Alias("indexer.version-clustering")]
+public sealed record VersionClustering(
+    [property: Id(0)] string Version,
+    [property: Id(1)] double JoinThreshold,
+    [property: Id(2)] double MergeThreshold,
+    [property: Id(3)] string DerivedFrom);
+
 /// <summary>The route from items stored in <see cref="From"/> to queries embedded with <see cref="To"/>.</summary>
 [GenerateSerializer, Immutable, Alias("indexer.version-route")]
 public sealed record VersionRoute([property: Id(0)] string From, [property: Id(1)] string To, [property: Id(2)] RouteKind Kind);
@@ -48,13 +64,22 @@ public sealed record VersionRoute([property: Id(0)] string From, [property: Id(1
 /// (two while a rollout can still be rolled back, so that rolling back loses nothing), and the routes from every other
 /// stored version to the query version. <see cref="Epoch"/> grows with every change, so a cached plan can be compared.
 /// </summary>
+/// <param name="Epoch">Grows with every change.</param>
+/// <param name="QueryVersion">The version queries are embedded with; null before any model is current.</param>
+/// <param name="EmbedVersions">The versions new uploads are embedded with, the query version last.</param>
+/// <param name="Routes">How items stored in another version are served to queries in the query version.</param>
+/// <param name="Clustering">Clustering thresholds derived for versions at their rollouts (see <see cref="VersionClustering"/>); null or empty when none was.</param>
 [GenerateSerializer, Immutable, Alias("indexer.serving-plan")]
 public sealed record ServingPlan(
     [property: Id(0)] long Epoch,
     [property: Id(1)] string? QueryVersion,
     [property: Id(2)] IReadOnlyList<string> EmbedVersions,
-    [property: Id(3)] IReadOnlyList<VersionRoute> Routes)
+    [property: Id(3)] IReadOnlyList<VersionRoute> Routes,
+    [property: Id(4)] IReadOnlyList<VersionClustering>? Clustering = null)
 {
+    /// <summary>The clustering thresholds derived for <paramref name="version"/> at its rollout, or null.</summary>
+    public VersionClustering? ClusteringOf(string version) => Clustering?.FirstOrDefault(c => c.Version == version);
+
     /// <summary>The route for items stored in <paramref name="from"/>: same version, the planned route, or excluded.</summary>
     public RouteKind RouteFrom(string from) =>
         from == QueryVersion ? RouteKind.SameVersion

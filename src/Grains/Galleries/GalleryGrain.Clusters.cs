@@ -30,6 +30,9 @@ public sealed partial class GalleryGrain
 {
     private ClusteringOptions ClusterOptions => clusteringOptions.Value;
 
+    /// <summary>A version's clustering parameters: configuration first, then the thresholds its rollout derived (in the plan).</summary>
+    private ClusteringParameters ClusterParametersFor(string version) => ClusterOptions.For(version, _plan?.ClusteringOf(version));
+
     private GalleryClusters? _clusters;
     private bool _clustersLoaded;
     private Task? _clusterLoad;
@@ -208,7 +211,7 @@ public sealed partial class GalleryGrain
         if (clusters is not null) PruneSuggestions(clusters);
         return new ClusterReport(clusters?.ModelVersion, items, all.Count, clusters?.ListClusters(0).Count ?? 0, all.Count(c => c.Name is not null),
             items - all.Sum(c => c.Size), clusters?.ItemsWithoutVector ?? 0, _clusterRollback is not null, _clusterMovesTotal,
-            Enumerable.Reverse(_clusterMoves).ToList(), _clusterSuggestions.Count);
+            Enumerable.Reverse(_clusterMoves).ToList(), _clusterSuggestions.Count, clusters?.Parameters.JoinThreshold);
     }
 
     /// <summary>
@@ -349,7 +352,7 @@ public sealed partial class GalleryGrain
                 }
 
                 if (VectorIn(version, item.Key) is not { } vector) continue;
-                _clusters ??= new GalleryClusters(version, vector.Length, ClusterOptions.For(version));
+                _clusters ??= new GalleryClusters(version, vector.Length, ClusterParametersFor(version));
                 if (vector.Length != _clusters.Dimension) AdoptDimension(vector.Length);
                 if (!_clusters.Contains(item.Key))
                 {
@@ -422,7 +425,7 @@ public sealed partial class GalleryGrain
             {
                 _clusterRollback = plan.EmbedVersions.Contains(from) ? _clusters.ToSnapshot() : null;
                 _clusterJournal.Clear();
-                var result = _clusters.Rebase(version, DimensionIn(version) ?? _clusters.Dimension, ClusterOptions.For(version), id => VectorIn(version, id));
+                var result = _clusters.Rebase(version, DimensionIn(version) ?? _clusters.Dimension, ClusterParametersFor(version), id => VectorIn(version, id));
                 LogClustersRebased(_key.ToString(), from, version, result.WithVector, result.WithoutVector);
             }
 
@@ -432,7 +435,7 @@ public sealed partial class GalleryGrain
         else if (routesChanged)
         {
             // Same version, other routes (a new map, or a commit's dropped vectors): new vectors, same membership.
-            var parameters = ClusterOptions.For(version);
+            var parameters = ClusterParametersFor(version);
             changed = parameters != _clusters.Parameters;
             _clusters.Rebase(version, DimensionIn(version) ?? _clusters.Dimension, parameters, id => VectorIn(version, id));
         }
@@ -503,7 +506,7 @@ public sealed partial class GalleryGrain
         }
 
         if (added.Count == 0) return changed;
-        _clusters ??= new GalleryClusters(version, added[0].Value.Length, ClusterOptions.For(version));
+        _clusters ??= new GalleryClusters(version, added[0].Value.Length, ClusterParametersFor(version));
         if (added[0].Value.Length != _clusters.Dimension) AdoptDimension(added[0].Value.Length);
         _clusters.AddMany(added);
         _addedSinceRefine += added.Count;
@@ -523,7 +526,7 @@ public sealed partial class GalleryGrain
     /// <summary>Clusters from a snapshot, computed in <paramref name="version"/> with that version's parameters and vectors.</summary>
     private GalleryClusters Rebuild(ClusteringSnapshot snapshot, string version) =>
         GalleryClusters.FromSnapshot(
-            snapshot with { ModelVersion = version, Dimension = DimensionIn(version) ?? snapshot.Dimension, Parameters = ClusterOptions.For(version) },
+            snapshot with { ModelVersion = version, Dimension = DimensionIn(version) ?? snapshot.Dimension, Parameters = ClusterParametersFor(version) },
             id => VectorIn(version, id));
 
     /// <summary>

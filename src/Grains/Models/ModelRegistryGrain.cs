@@ -16,6 +16,8 @@ public sealed class ModelRegistryState
     [Id(3)] public List<string> EmbedVersions { get; set; } = [];
 
     [Id(4)] public List<VersionRoute> Routes { get; set; } = [];
+
+    [Id(5)] public Dictionary<string, VersionClustering> Clustering { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
@@ -114,16 +116,36 @@ public sealed partial class ModelRegistryGrain(
         return Plan();
     }
 
+    public async Task SetClusteringAsync(VersionClustering clustering)
+    {
+        ArgumentNullException.ThrowIfNull(clustering);
+        if (!state.State.Versions.ContainsKey(clustering.Version)) throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{clustering.Version}' is not registered");
+        if (clustering.JoinThreshold is not (>= -1 and <= 1) || clustering.MergeThreshold is not (>= -1 and <= 1) || clustering.MergeThreshold < clustering.JoinThreshold)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument,
+                $"clustering thresholds must be cosines with merge >= join; got join {clustering.JoinThreshold}, merge {clustering.MergeThreshold}");
+        }
+
+        (state.State.Clustering ??= new(StringComparer.Ordinal))[clustering.Version] = clustering;
+        state.State.Epoch++;
+        await state.WriteStateAsync();
+        LogClustering(clustering.Version, clustering.JoinThreshold, clustering.MergeThreshold, clustering.DerivedFrom);
+    }
+
     private ServingPlan Plan() => new(
         state.State.Epoch, state.State.Current,
         state.State.EmbedVersions.Count > 0 ? state.State.EmbedVersions.ToList() : state.State.Current is { } current ? [current] : [],
-        state.State.Routes.ToList());
+        state.State.Routes.ToList(),
+        state.State.Clustering?.Values.OrderBy(c => c.Version, StringComparer.Ordinal).ToList() ?? []);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model version {Version} registered ({Dimension}-d)")]
     private partial void LogRegistered(string version, int dimension);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model version {Version} retired")]
     private partial void LogRetired(string version);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Clustering thresholds of {Version}: join {Join:F3}, merge {Merge:F3} (carried over from {From})")]
+    private partial void LogClustering(string version, double join, double merge, string from);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Serving plan: queries in {Version}, uploads in {EmbedVersions}, routes {Routes}")]
     private partial void LogPlan(string version, string embedVersions, string routes);

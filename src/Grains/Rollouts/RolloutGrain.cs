@@ -409,6 +409,7 @@ public sealed partial class RolloutGrain(
 
         rollout.ChainedRoutes = await ChainRoutesAsync(rollout);
         await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(rollout.To);
+        await DeriveClusteringAsync(rollout);
         await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetServingPlanAsync(rollout.To, [rollout.From, rollout.To], Routes(rollout));
         rollout.ActivatedAt = time.GetUtcNow();
         rollout.GalleryKeys = await GalleryDirectory.ListAllAsync(GrainFactory);
@@ -554,6 +555,29 @@ public sealed partial class RolloutGrain(
         await models.GetMapAsync(from, to, CancellationToken.None) is { } bytes ? Search.Maps.LinearMapCodec.Decode(bytes) : null;
 
     /// <summary>The stored score calibration of an upgrade; the identity when none was fitted (calibrations before they were).</summary>
+    /// <summary>
+    /// Gives the new version clustering thresholds before it serves: the old version's, carried into the new version's
+    /// similarity scale by the upgrade's score calibration (identity when none was fitted), unless configuration sets the
+    /// new version's join threshold. A failure here only leaves the defaults: it is logged and the activation goes on.
+    /// </summary>
+    private async Task DeriveClusteringAsync(RolloutRecord rollout)
+    {
+        try
+        {
+            var options = ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClusteringOptions>>().Value;
+            if (options.Versions.GetValueOrDefault(rollout.To)?.JoinThreshold is not null) return;
+            var registry = GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
+            var plan = await registry.GetServingPlanAsync();
+            var scores = await ScoresAsync(ServiceProvider.GetRequiredService<Storage.BlobModelStore>(), rollout.From, rollout.To);
+            var carried = options.For(rollout.From, plan.ClusteringOf(rollout.From)).CarriedOver(scores);
+            await registry.SetClusteringAsync(new VersionClustering(rollout.To, carried.JoinThreshold, carried.MergeThreshold, rollout.From));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogClusteringNotDerived(ex, rollout.To);
+        }
+    }
+
     private static async Task<Search.Maps.ScoreCalibration> ScoresAsync(Storage.BlobModelStore models, string from, string to) =>
         await models.GetScoreCalibrationAsync(from, to, CancellationToken.None) is { } bytes
             ? Search.Maps.ScoreCalibrationCodec.Decode(bytes)
@@ -676,6 +700,9 @@ public sealed partial class RolloutGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout {Id} failed while {Phase}")]
     private partial void LogRunFailed(Exception ex, string id, RolloutPhase phase);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Clustering thresholds for {Version} were not derived; it clusters with the configured ones")]
+    private partial void LogClusteringNotDerived(Exception ex, string version);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout {Id}: gallery {Gallery} did not answer; asking again next round")]
     private partial void LogGalleryFailed(Exception ex, string id, string gallery);

@@ -1,3 +1,5 @@
+using Indexer.Search.Maps;
+
 namespace Indexer.Search.Clustering;
 
 /// <summary>
@@ -54,6 +56,20 @@ public sealed record ClusteringParameters
     /// the user to accept or dismiss, so that an upgrade never changes a named cluster's membership by itself.
     /// </summary>
     public NamedMemberPolicy NamedMembers { get; init; } = NamedMemberPolicy.Suggest;
+
+    /// <summary>
+    /// These parameters carried into another model's similarity scale: the join and merge thresholds move to the same
+    /// quantile of pair similarities there (<paramref name="scores"/> maps this model's cosines to the other's), so
+    /// clusters keep their granularity; the rest is kept. On the model zoo's upgrades a join threshold carried this way
+    /// gives clusters within 0.04-0.08 ARI of the best threshold picked on labels (docs/results).
+    /// </summary>
+    public ClusteringParameters CarriedOver(ScoreCalibration scores)
+    {
+        ArgumentNullException.ThrowIfNull(scores);
+        float join = Math.Clamp(scores.Apply(JoinThreshold), -1f, 1f);
+        float merge = Math.Clamp(Math.Max(join, scores.Apply(MergeThreshold)), -1f, 1f);
+        return this with { JoinThreshold = join, MergeThreshold = merge };
+    }
 
     /// <summary>Throws when a value is out of range, so bad configuration fails when it is loaded, not mid-clustering.</summary>
     /// <exception cref="ArgumentException">A threshold is not a cosine in [-1, 1], the merge threshold is below the join

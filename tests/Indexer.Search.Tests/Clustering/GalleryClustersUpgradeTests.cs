@@ -290,4 +290,19 @@ public sealed class GalleryClustersUpgradeTests
 
         public int GetHashCode(ClusterAssignment obj) => obj.ClusterId.GetHashCode();
     }
+
+    [Fact]
+    public void CarriedOver_MovesTheThresholdsToTheSameQuantileOfTheOtherScale_AndKeepsTheRest()
+    {
+        // Pair similarities 0..1 in the old model land on 0..0.5 below the median and 0.5..1 above in the new one.
+        var scores = Indexer.Search.Maps.ScoreCalibration.FromKnotValues([0f, 0.5f, 0.9f, 1f], [0f, 0.3f, 0.6f, 1f]);
+        var old = GalleryClustersTests.BlobParameters with { JoinThreshold = 0.5f, MergeThreshold = 0.9f, StayMargin = 0.2f };
+
+        ClusteringParameters carried = old.CarriedOver(scores);
+
+        Assert.Equal(0.3f, carried.JoinThreshold, 5);
+        Assert.Equal(0.6f, carried.MergeThreshold, 5);
+        Assert.Equal(old with { JoinThreshold = carried.JoinThreshold, MergeThreshold = carried.MergeThreshold }, carried);
+        Assert.Equal(old, old.CarriedOver(Indexer.Search.Maps.ScoreCalibration.Identity));
+    }
 }

@@ -138,7 +138,10 @@ public sealed class ClusterTests(ClusterFixture fixture, ITestOutputHelper outpu
         var rotated = await fixture.RegisterRotatedAsync("groups-rot-a", seed: 31);
         var backfilled = await RollOutAsync(rotated);
         await CheckSurvivedAsync(before, names, pinned, rotated, backfilled.Done);
-        Assert.True((await Alice.GetClusterReportAsync(Gallery)).RollbackHeld);
+        var rotatedReport = await Alice.GetClusterReportAsync(Gallery);
+        Assert.True(rotatedReport.RollbackHeld);
+        // The new version's thresholds were carried over at the rollout; a rotation changes no similarity, so neither do they.
+        Assert.Equal(report.JoinThreshold!.Value, rotatedReport.JoinThreshold!.Value, 3);
 
         // A silo killed mid-upgrade: the gallery comes back from its stored clusters and its vectors, rollback copy included.
         await fixture.Host.KillSiloAsync();
@@ -198,6 +201,9 @@ public sealed class ClusterTests(ClusterFixture fixture, ITestOutputHelper outpu
         var after = await MembershipAsync();
         var flips = ClusterMetrics.NegativeFlips(namedBefore, after.Of, names.Keys.ToHashSet());
         var report = await Alice.GetClusterReportAsync(Gallery);
+        // Eight dimensions spread the similarities: the join threshold carried over at the rollout is another number.
+        output.WriteLine($"{projected}: join threshold carried over at the rollout {report.JoinThreshold:F3}");
+        Assert.True(Math.Abs(report.JoinThreshold!.Value - new Indexer.Grains.ClusteringOptions().JoinThreshold) > 0.01, $"join threshold {report.JoinThreshold}");
         output.WriteLine($"{projected}: named items {flips.NamedItems} in {names.Count} clusters, flips {flips.Flips}, suggestions {suggestions.Count}, " +
             $"moves recorded {report.MovesTotal}; strongest: " +
             string.Join("; ", suggestions.Take(5).Select(m => $"{m.ItemId} {m.FromName}->{m.ToName ?? m.ToClusterId.ToString()} {m.FromSimilarity:F3}/{m.ToSimilarity:F3}")));

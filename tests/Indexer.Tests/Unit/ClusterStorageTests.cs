@@ -31,6 +31,22 @@ public sealed class ClusterStorageTests
     }
 
     [Fact]
+    public void Options_ThresholdsDerivedAtARollout_ApplyUnlessConfigurationSetsTheVersions()
+    {
+        var options = new ClusteringOptions
+        {
+            JoinThreshold = 0.8f,
+            Versions = { ["v3"] = new ClusteringVersionOptions { JoinThreshold = 0.7f }, ["v4"] = new ClusteringVersionOptions { MergeThreshold = 0.5f } },
+        };
+        var derived = new Indexer.Models.VersionClustering("v2", 0.31, 0.42, "v1");
+
+        Assert.Equal(new ClusteringParameters { JoinThreshold = 0.31f, MergeThreshold = 0.42f }, options.For("v2", derived));
+        Assert.Equal(new ClusteringParameters { JoinThreshold = 0.7f }, options.For("v3", derived with { Version = "v3" }));
+        Assert.Equal(new ClusteringParameters { JoinThreshold = 0.6f, MergeThreshold = 0.6f }, options.For("v4", derived with { Version = "v4", JoinThreshold = 0.6 }));
+        Assert.Equal(new ClusteringParameters { JoinThreshold = 0.8f }, options.For("v5", null));
+    }
+
+    [Fact]
     public void Options_Defaults_AreTheMeasuredOnes_AndValid()
     {
         var options = new ClusteringOptions();
