@@ -32,6 +32,7 @@ public sealed class IndexerTelemetry : IDisposable
         PendingItems = _meter.CreateUpDownCounter<long>("indexer.ingest.pending", "{item}", "Items accepted and not yet indexed, over the galleries active on this silo.");
         SearchDuration = _meter.CreateHistogram<double>("indexer.search.duration", "s", "Time to search one gallery (the scan only, no embedding).");
         SearchItemsScanned = _meter.CreateCounter<long>("indexer.search.items_scanned", "{item}", "Items compared with queries, by route.");
+        RoutesUnusable = _meter.CreateCounter<long>("indexer.search.routes_unusable", "{route}", "Routes a gallery could not load (a damaged or missing map or score calibration): their items are excluded.");
         ItemsBackfilled = _meter.CreateCounter<long>("indexer.backfill.items", "{item}", "Items re-embedded with the new version by an upgrade's backfill.");
         RolloutProgress = _meter.CreateGauge<long>("indexer.rollout.items", "{item}", "The rollout's item counts, by state (scored, selected, done, failed).");
         _meter.CreateObservableGauge("indexer.embedding.execution_provider", ObserveProviders,
@@ -48,6 +49,9 @@ public sealed class IndexerTelemetry : IDisposable
     public UpDownCounter<long> PendingItems { get; }
     public Histogram<double> SearchDuration { get; }
     public Counter<long> SearchItemsScanned { get; }
+
+    /// <summary>Routes a gallery could not load, by route kind.</summary>
+    public Counter<long> RoutesUnusable { get; }
     public Counter<long> ItemsBackfilled { get; }
     public Gauge<long> RolloutProgress { get; }
 

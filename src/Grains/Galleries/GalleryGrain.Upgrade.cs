@@ -73,23 +73,33 @@ public sealed partial class GalleryGrain
             var sample = _index.CountsByVersion().ContainsKey(route.From) ? _index.Sample(route.From, 1, 0) : [];
             if (sample.Count == 0) continue;
             var dimension = sample[0].Vector.Length;
-            switch (route.Kind)
+            try
             {
-                case RouteKind.Compatible:
-                    routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension)));
-                    break;
-                case RouteKind.Mapped:
-                    var bytes = await models.GetMapAsync(route.From, route.To, CancellationToken.None)
-                        ?? throw new InvalidOperationException($"the serving plan maps {route.From} to {route.To}, but no map is stored");
-                    routes.Add(new IndexRoute(route.From, route.Kind, LinearMapCodec.Decode(bytes)));
-                    break;
-                case RouteKind.OwnSpace:
-                    var scores = await models.GetScoreCalibrationAsync(route.From, route.To, CancellationToken.None)
-                        ?? throw new InvalidOperationException($"the serving plan serves {route.From} in its own space, but no score calibration into {route.To} is stored");
-                    // The map too, when the upgrade has one: clusters need the old items in the new space.
-                    var carry = await models.GetMapAsync(route.From, route.To, CancellationToken.None) is { } map ? LinearMapCodec.Decode(map) : null;
-                    routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension), ScoreCalibrationCodec.Decode(scores), carry));
-                    break;
+                switch (route.Kind)
+                {
+                    case RouteKind.Compatible:
+                        routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension)));
+                        break;
+                    case RouteKind.Mapped:
+                        var bytes = await models.GetMapAsync(route.From, route.To, CancellationToken.None)
+                            ?? throw new InvalidOperationException($"the serving plan maps {route.From} to {route.To}, but no map is stored");
+                        routes.Add(new IndexRoute(route.From, route.Kind, LinearMapCodec.Decode(bytes)));
+                        break;
+                    case RouteKind.OwnSpace:
+                        var scores = await models.GetScoreCalibrationAsync(route.From, route.To, CancellationToken.None)
+                            ?? throw new InvalidOperationException($"the serving plan serves {route.From} in its own space, but no score calibration into {route.To} is stored");
+                        // The map too, when the upgrade has one: clusters need the old items in the new space.
+                        var carry = await models.GetMapAsync(route.From, route.To, CancellationToken.None) is { } map ? LinearMapCodec.Decode(map) : null;
+                        routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension), ScoreCalibrationCodec.Decode(scores), carry));
+                        break;
+                }
+            }
+            catch (Exception ex) when (ex is InvalidDataException or InvalidOperationException or ArgumentException)
+            {
+                // A damaged or missing map must not take the gallery's search down: its items are reported excluded
+                // (every search says how many) until a new calibration stores a good one; the error says which blob.
+                LogRouteUnusable(ex, _key.ToString(), route.From, route.To, route.Kind);
+                telemetry.RoutesUnusable.Add(1, new KeyValuePair<string, object?>("route", GalleryIndex.RouteName(route.Kind)));
             }
         }
 
@@ -336,6 +346,9 @@ public sealed partial class GalleryGrain
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: re-embedding a backfill batch of {Count} failed; retrying in {Delay}")]
     private partial void LogBackfillRetry(Exception ex, string gallery, int count, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Gallery {Gallery}: the {Kind} route from {From} to {To} cannot be used, its items are excluded from search until it is stored again")]
+    private partial void LogRouteUnusable(Exception ex, string gallery, string from, string to, RouteKind kind);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery}: committed {From} -> {To}, dropped {Count} superseded vectors")]
     private partial void LogCommitted(string gallery, string from, string to, int count);

@@ -230,6 +230,34 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
     }
 
     [Fact]
+    public async Task ADamagedMap_ExcludesItsItemsFromSearch_InsteadOfFailingIt_AndARollbackServesThemAgain()
+    {
+        await fixture.SettleAsync();
+        var target = await fixture.RegisterRotatedAsync("rotated-damaged", seed: 24);
+        var from = (await Operator.ListModelsAsync()).Current!;
+        var items = (await Alice.GetStatsAsync("g1")).Items;
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 800));
+        var done = await fixture.WaitForPhaseAsync(s => s.Phase is not (RolloutPhase.Calibrating or RolloutPhase.Backfilling), TimeSpan.FromMinutes(4));
+        Assert.Equal((RolloutPhase.Backfilled, RouteKind.Mapped), (done.Phase, done.Route));
+
+        // The stored map is damaged, and a new silo has to read it.
+        await fixture.Host.Services.GetRequiredService<Storage.BlobModelStore>().PutMapAsync(from, target, "not a map"u8.ToArray(), CancellationToken.None);
+        await fixture.Host.KillSiloAsync();
+        await fixture.Host.StartSiloAsync();
+
+        var damaged = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[0]), 10);
+        Assert.Equal(target, damaged.QueryModelVersion);
+        Assert.Equal(items, damaged.Excluded); // every item is still only in the old version, and said to be left out
+        Assert.Empty(damaged.Matches);
+
+        Assert.Equal(RolloutPhase.RolledBack, (await Operator.RolloutActionAsync("rollback")).Phase);
+        var back = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[0]), 10);
+        Assert.Equal(from, back.QueryModelVersion);
+        Assert.Equal(0, back.Excluded);
+        Assert.Equal(10, back.Matches.Count);
+    }
+
+    [Fact]
     public async Task FullBackfill_SurvivesAKilledSilo_AndCommitLeavesOneVectorPerItem()
     {
         await fixture.SettleAsync();
