@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Indexer.Client;
 using Indexer.Compatibility;
 using Indexer.Embedding;
@@ -73,6 +74,7 @@ public static class SystemEvaluation
 
         log.WriteLine($"system: starting a silo on port {options.BasePort} with Azurite on {options.BasePort + 10}");
         var host = await SiloHost.StartAsync(options.BasePort, ClusterSettings(options));
+        using var stop = StopOnSignal(host, log);
         try
         {
             return await RunAsync(host, zooDirectory, oldName, newNames, pool, users, protocol, options, offlineOptions, command, log, total, completed);
@@ -88,6 +90,41 @@ public static class SystemEvaluation
                 // The measurements are done; a silo or Azurite that does not stop cleanly must not lose them.
                 log.WriteLine($"system: warning: stopping the silo and Azurite failed: {ex.Message}");
             }
+        }
+    }
+
+    /// <summary>
+    /// SIGTERM or Ctrl-C stops the silo and its Azurite before the process ends (the default would leave Azurite running
+    /// on its port); the report keeps every upgrade finished before the signal (it is written after each one).
+    /// </summary>
+    private static CompositeDisposable StopOnSignal(SiloHost host, TextWriter log)
+    {
+        var stopping = 0;
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (Interlocked.Exchange(ref stopping, 1) == 1) return;
+            log.WriteLine($"system: {context.Signal}: stopping the silo and Azurite; the report keeps the upgrades finished so far");
+            try
+            {
+                host.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30));
+            }
+            catch (Exception ex) when (ex is AggregateException or InvalidOperationException or IOException)
+            {
+                log.WriteLine($"system: warning: stopping the silo and Azurite failed: {ex.Message}");
+            }
+
+            Environment.Exit(128 + (context.Signal == PosixSignal.SIGINT ? 2 : 15));
+        }
+
+        return new CompositeDisposable([PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop), PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop)]);
+    }
+
+    private sealed class CompositeDisposable(IReadOnlyList<IDisposable> parts) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var part in parts) part.Dispose();
         }
     }
 
