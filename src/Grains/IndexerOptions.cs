@@ -175,6 +175,14 @@ public sealed class ClusteringOptions : IValidatableObject
     [Range(0.0, 100.0)]
     public double AutoRefineMinFraction { get; set; } = 0.1;
 
+    /// <summary>
+    /// Items added to a gallery's clusters per grain turn when many are missing at once (a gallery indexed before it had
+    /// clusters, or whose cluster document was lost): between two chunks the gallery's other calls, searches among them,
+    /// get their turns. Adding in chunks gives the same clusters as adding all at once (items go in id order either way).
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int ReconcileChunk { get; set; } = 2000;
+
     /// <summary>Moves the clustering made on its own kept per gallery for reports; older ones are only counted.</summary>
     [Range(1, 100_000)]
     public int MovesKept { get; set; } = 1000;

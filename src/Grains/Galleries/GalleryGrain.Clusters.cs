@@ -18,7 +18,7 @@ namespace Indexer.Grains.Galleries;
 /// <para><b>Writes.</b> User actions are written before they are answered, and undone in memory when the write fails.
 /// Automatic changes are written by <see cref="ClusterLoopAsync"/> at most once per <see cref="ClusteringOptions.SaveDelay"/>;
 /// what a dying silo did not write is rebuilt from the gallery's items at the next activation
-/// (<see cref="ReconcileClusters"/>), so only automatic moves can be lost, never names or corrections.</para>
+/// (<see cref="ReconcileClusters()"/>), so only automatic moves can be lost, never names or corrections.</para>
 /// <para><b>Upgrades.</b> When the query version changes the clusters are rebased into it (ids, names, pins and membership
 /// kept) and the clusters as they were are kept while the plan still embeds their version: a rollback restores them and
 /// replays the user's actions since. The backfill's new vectors go through <see cref="GalleryClusters.Reembed"/>, whose
@@ -288,8 +288,9 @@ public sealed partial class GalleryGrain
 
     /// <summary>
     /// Reads the stored document and builds the clusters from it and the index's vectors, then catches up with the items
-    /// indexed or deleted since it was written. Everything after the last await runs in one turn, so no record applied
-    /// meanwhile is missed.
+    /// indexed or deleted since it was written. From reading the document to marking the clusters loaded everything runs
+    /// in one turn, so no record applied meanwhile is missed; the catching up then adds at most
+    /// <see cref="ClusteringOptions.ReconcileChunk"/> items per turn, while records applied in between reach the clusters directly.
     /// </summary>
     private async Task LoadClustersAsync()
     {
@@ -316,7 +317,16 @@ public sealed partial class GalleryGrain
         _clusters = document is null ? null : Rebuild(document.Current, document.Current.ModelVersion);
         _clustersLoaded = true;
         AlignClusters(plan, routesChanged: false);
-        if (ReconcileClusters()) ScheduleClusterSave();
+        var changed = ReconcileClusters(ClusterOptions.ReconcileChunk, out var more);
+        while (more && _clustersLoaded)
+        {
+            // Many items to cluster (a gallery that had no cluster document): the gallery's other calls get turns
+            // between chunks. Reconciling is idempotent, and items indexed meanwhile are added by OnRecordsApplied.
+            await Task.Yield();
+            changed |= ReconcileClusters(ClusterOptions.ReconcileChunk, out more);
+        }
+
+        if (changed) ScheduleClusterSave();
         LogClustersLoaded(_key.ToString(), _clusters?.ModelVersion ?? "-", _clusters?.ItemCount ?? 0, _clusters?.ClusterCount ?? 0, _clusterRollback is not null);
     }
 
@@ -485,8 +495,12 @@ public sealed partial class GalleryGrain
     /// with a vector in the clusters' version that they do not hold yet. Creates the clusters for a gallery's first items.
     /// </summary>
     /// <returns>True when anything changed.</returns>
-    private bool ReconcileClusters()
+    private bool ReconcileClusters() => ReconcileClusters(int.MaxValue, out _);
+
+    /// <summary>As <see cref="ReconcileClusters()"/>, adding at most <paramref name="limit"/> items; <paramref name="more"/> says whether items are left.</summary>
+    private bool ReconcileClusters(int limit, out bool more)
     {
+        more = false;
         var version = _clusters?.ModelVersion ?? _plan?.QueryVersion;
         if (version is null) return false;
         var changed = false;
@@ -502,7 +516,14 @@ public sealed partial class GalleryGrain
         var added = new List<KeyValuePair<string, float[]>>();
         foreach (var item in _index.Page(null, Math.Max(1, _index.Count)).Items)
         {
-            if (_clusters?.Contains(item.ItemId) != true && VectorIn(version, item.ItemId) is { } vector) added.Add(new(item.ItemId, vector));
+            if (_clusters?.Contains(item.ItemId) == true || VectorIn(version, item.ItemId) is not { } vector) continue;
+            if (added.Count == limit)
+            {
+                more = true;
+                break;
+            }
+
+            added.Add(new(item.ItemId, vector));
         }
 
         if (added.Count == 0) return changed;

@@ -53,6 +53,24 @@ public sealed class GalleryClustersTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AddMany_InChunks_GivesExactlyTheClustersOfOneCall()
+    {
+        var blobs = Blobs.Create(seed: 4, blobs: 6, perBlob: 50, dimension: 64, noise: 0.6f);
+        var items = blobs.Items.OrderBy(i => i.Id, StringComparer.Ordinal).Select(i => new KeyValuePair<string, float[]>(i.Id, i.Vector)).ToList();
+        var once = new GalleryClusters("v1", 64, BlobParameters);
+        var chunked = new GalleryClusters("v1", 64, BlobParameters);
+
+        once.AddMany(items);
+        foreach (var chunk in items.Chunk(7))
+        {
+            chunked.AddMany(chunk);
+        }
+
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(once.ToSnapshot()), System.Text.Json.JsonSerializer.Serialize(chunked.ToSnapshot()));
+        Assert.True(once.ClusterCount >= 6);
+    }
+
+    [Fact]
     public void Add_MoreItemsOfKnownBlobs_KeepsEveryClusterId()
     {
         var blobs = Blobs.Create(seed: 3, blobs: 6, perBlob: 50, dimension: 64, noise: 0.5f);
