@@ -303,20 +303,30 @@ public static class ClusterEvaluation
         ArgumentNullException.ThrowIfNull(corrections);
         var flips = ClusterMetrics.NegativeFlips(namedBefore, view.Membership, view.NamedClusters());
         suggestions ??= [];
-        var members = view.Membership.Where(m => m.Value is not null).ToLookup(m => m.Value!.Value, m => m.Key);
-        string? MajorityOf(long cluster) => members[cluster].Any() ? Majority(members[cluster], labelOf) : null;
-        int corrective = 0, harmful = 0;
-        foreach (var (item, from, to) in suggestions)
-        {
-            var fitsNow = MajorityOf(from) == labelOf(item);
-            var fitsThere = MajorityOf(to) == labelOf(item);
-            if (!fitsNow && fitsThere) corrective++;
-            else if (fitsNow && !fitsThere) harmful++;
-        }
+        var majority = Majorities(view.Membership.Where(m => m.Value is not null).Select(m => KeyValuePair.Create(m.Key, m.Value!.Value)), labelOf);
+        var verdicts = suggestions.Select(s => Judge(labelOf(s.ItemId), majority.GetValueOrDefault(s.From), majority.GetValueOrDefault(s.To))).ToList();
+        var corrective = verdicts.Count(v => v == MoveVerdict.Corrective);
+        var harmful = verdicts.Count(v => v == MoveVerdict.Harmful);
 
         return new GalleryClusterMeasure(gallery, view.ModelVersion, Quality(view, labelOf), flips, corrections.Count(c => c.InForce(view)), corrections.Count,
             suggestions.Count, corrective, harmful);
     }
+
+    /// <summary>
+    /// How the labels judge moving an item with label <paramref name="label"/> from a cluster whose majority label is
+    /// <paramref name="fromMajority"/> to one whose majority is <paramref name="toMajority"/> (null: no such cluster).
+    /// </summary>
+    public static MoveVerdict Judge(string label, string? fromMajority, string? toMajority) =>
+        (fromMajority == label, toMajority == label) switch
+        {
+            (false, true) => MoveVerdict.Corrective,
+            (true, false) => MoveVerdict.Harmful,
+            _ => MoveVerdict.Neither,
+        };
+
+    /// <summary>Each cluster's majority label (<see cref="Majority"/>), from item → cluster pairs.</summary>
+    public static Dictionary<long, string> Majorities(IEnumerable<KeyValuePair<string, long>> membership, Func<string, string> labelOf) =>
+        membership.GroupBy(m => m.Value).ToDictionary(g => g.Key, g => Majority(g.Select(m => m.Key), labelOf));
 
     /// <summary>The most frequent label among <paramref name="items"/>; ties go to the ordinally first label.</summary>
     public static string Majority(IEnumerable<string> items, Func<string, string> labelOf)
@@ -329,4 +339,17 @@ public static class ClusterEvaluation
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>How the labels judge a move (or a suggested one) of an item between clusters.</summary>
+public enum MoveVerdict
+{
+    /// <summary>Its label is the majority of neither or of both clusters.</summary>
+    Neither = 0,
+
+    /// <summary>From a cluster whose majority label is not the item's to one whose majority is.</summary>
+    Corrective = 1,
+
+    /// <summary>From a cluster whose majority label is the item's to one whose majority is not.</summary>
+    Harmful = 2,
 }

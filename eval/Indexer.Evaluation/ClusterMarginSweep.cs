@@ -93,7 +93,7 @@ public static class ClusterMarginSweep
     {
         var (dOld, dNew) = (gallery.OldDimension, gallery.NewDimension);
         var ids = gallery.ItemIds;
-        var label = Enumerable.Range(0, ids.Count).ToDictionary(i => ids[i], i => gallery.Labels[i], StringComparer.Ordinal);
+        var label = Enumerable.Range(0, ids.Count).ToDictionary(i => ids[i], i => gallery.Labels[i].ToString(CultureInfo.InvariantCulture), StringComparer.Ordinal);
         var clusters = new GalleryClusters("old", dOld, new ClusteringParameters { JoinThreshold = oldJoin, MergeThreshold = Math.Max(oldJoin, 0.95f) });
         for (var i = 0; i < ids.Count; i++) clusters.Add(ids[i], gallery.OldVectors.Span.Slice(i * dOld, dOld));
         clusters.Refine();
@@ -101,7 +101,7 @@ public static class ClusterMarginSweep
         foreach (var cluster in shown) clusters.Name(cluster, "named " + cluster.ToString(CultureInfo.InvariantCulture));
         var named = ids.Select(id => (id, Cluster: clusters.ClusterOf(id))).Where(p => p.Cluster is { } c && shown.Contains(c))
             .ToDictionary(p => p.id, p => p.Cluster!.Value, StringComparer.Ordinal);
-        var majorityBefore = Majorities(named, label);
+        var majorityBefore = ClusterEvaluation.Majorities(named, id => label[id]);
 
         var row = Enumerable.Range(0, ids.Count).ToDictionary(i => ids[i], StringComparer.Ordinal);
         var parameters = new ClusteringParameters
@@ -116,27 +116,16 @@ public static class ClusterMarginSweep
         }
 
         var after = ids.Where(id => clusters.ClusterOf(id) is not null).ToDictionary(id => id, id => clusters.ClusterOf(id)!.Value, StringComparer.Ordinal);
-        var majorityAfter = Majorities(after, label);
+        var majorityAfter = ClusterEvaluation.Majorities(after, id => label[id]);
         var decisions = policy == NamedMemberPolicy.Move
             ? named.Where(p => after.GetValueOrDefault(p.Key, -1) != p.Value).Select(p => (Item: p.Key, To: after.GetValueOrDefault(p.Key, -1)))
             : suggestions.Values.Select(s => (Item: s.ItemId, To: s.ToClusterId));
-        int corrective = 0, harmful = 0;
-        foreach (var (item, to) in decisions)
-        {
-            var fitsBefore = majorityBefore[named[item]] == label[item];
-            var fitsAfter = majorityAfter.TryGetValue(to, out var majority) && majority == label[item];
-            if (!fitsBefore && fitsAfter) corrective++;
-            else if (fitsBefore && !fitsAfter) harmful++;
-        }
+        var verdicts = decisions.Select(d => ClusterEvaluation.Judge(label[d.Item], majorityBefore[named[d.Item]], majorityAfter.GetValueOrDefault(d.To))).ToList();
+        var corrective = verdicts.Count(v => v == MoveVerdict.Corrective);
+        var harmful = verdicts.Count(v => v == MoveVerdict.Harmful);
 
         var flipped = named.Count(p => after.GetValueOrDefault(p.Key, -1) != p.Value);
-        var purity = ClusterMetrics.Purity([.. after.Keys.Select(id => label[id])], [.. after.Values]);
+        var purity = ClusterMetrics.Purity([.. after.Keys.Select(id => gallery.Labels[row[id]])], [.. after.Values]);
         return new Outcome("", margin, policy, named.Count, flipped, suggestions.Count, corrective, harmful, purity);
     }
-
-    /// <summary>Each cluster's most frequent label (ties to the smaller label).</summary>
-    private static Dictionary<long, int> Majorities(Dictionary<string, long> membership, Dictionary<string, int> label) =>
-        membership.GroupBy(p => p.Value).ToDictionary(
-            g => g.Key,
-            g => g.GroupBy(p => label[p.Key]).OrderByDescending(l => l.Count()).ThenBy(l => l.Key).First().Key);
 }

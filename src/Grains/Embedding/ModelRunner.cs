@@ -92,7 +92,7 @@ public sealed partial class ModelRunner : IDisposable
     public int Sessions => _embedders.Count;
 
     /// <summary>Images each session has embedded so far (diagnostics: how the shared queue spreads the work).</summary>
-    public IReadOnlyList<long> ImagesBySession => [.. _imagesBySession.Select(n => Interlocked.Read(ref n))];
+    public IReadOnlyList<long> ImagesBySession => [.. Enumerable.Range(0, _imagesBySession.Length).Select(i => Interlocked.Read(ref _imagesBySession[i]))];
 
     /// <summary>
     /// Decodes, preprocesses and embeds one image. Throws <see cref="InvalidImageException"/> for a bad image.

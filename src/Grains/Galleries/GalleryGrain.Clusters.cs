@@ -153,25 +153,12 @@ public sealed partial class GalleryGrain
         {
             var valid = suggestion.ModelVersion == clusters.ModelVersion
                 && clusters.Contains(itemId) && clusters.ClusterOf(itemId) == suggestion.FromClusterId && clusters.PinOf(itemId) == ItemPin.None
-                && NameOf(clusters, suggestion.FromClusterId) is not null && ClusterExists(clusters, suggestion.ToClusterId);
+                && NameOf(clusters, suggestion.FromClusterId) is not null && clusters.ContainsCluster(suggestion.ToClusterId);
             if (!valid) _clusterSuggestions.Remove(itemId);
         }
     }
 
-    private static string? NameOf(GalleryClusters clusters, long clusterId) => ClusterExists(clusters, clusterId) ? clusters.GetCluster(clusterId, 0).Name : null;
-
-    private static bool ClusterExists(GalleryClusters clusters, long clusterId)
-    {
-        try
-        {
-            clusters.GetCluster(clusterId, 0);
-            return true;
-        }
-        catch (KeyNotFoundException)
-        {
-            return false;
-        }
-    }
+    private static string? NameOf(GalleryClusters clusters, long clusterId) => clusters.ContainsCluster(clusterId) ? clusters.GetCluster(clusterId, 0).Name : null;
 
     /// <summary>Notes a suggestion, replacing the item's earlier one: the latest evidence is the one that counts.</summary>
     private void RecordSuggestion(ClusterMove move, ClusterMoveCause cause)

@@ -21,6 +21,9 @@ public sealed partial class GalleryClusters
             .ToList();
     }
 
+    /// <summary>True when a cluster with this id exists (ids of merged-away or emptied clusters are retired).</summary>
+    public bool ContainsCluster(long clusterId) => _clusters.ContainsKey(clusterId);
+
     /// <summary>One cluster as <see cref="ListClusters"/> shows it, whether or not it is hidden.</summary>
     /// <exception cref="KeyNotFoundException">The cluster does not exist.</exception>
     public ClusterSummary GetCluster(long clusterId, int representatives = 3)
