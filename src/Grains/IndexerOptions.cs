@@ -44,6 +44,13 @@ public sealed class EmbeddingOptions
     /// <summary>The slice size for sessions of <paramref name="intraOpThreads"/> threads (0: several).</summary>
     public int EffectiveBulkSliceSize(int intraOpThreads) => BulkSliceSize > 0 ? BulkSliceSize : intraOpThreads == 1 ? 1 : 4;
 
+    /// <summary>
+    /// On the CPU, for this long after a search query arrives, bulk work runs one image per inference call, so the next
+    /// query waits for one image's inference rather than a slice's; without queries bulk work keeps its
+    /// <see cref="BulkSliceSize"/>. 0 turns this off.
+    /// </summary>
+    public int InteractiveHoldMilliseconds { get; set; } = 2000;
+
     /// <summary>How long a partly filled batch waits for more images before it runs.</summary>
     [Range(0, 1000)]
     public int BatchDeadlineMilliseconds { get; set; } = 4;

@@ -39,6 +39,8 @@ public sealed partial class ModelRunner : IDisposable
     private readonly Thread[] _threads;
     private readonly long[] _imagesBySession;
     private readonly int _bulkSliceSize;
+    private readonly long _interactiveHoldTicks;
+    private long _lastInteractiveTimestamp = long.MinValue / 2;
     private readonly int _tensorLength;
     private readonly bool _decodeOnInferenceThread;
     private readonly KeyValuePair<string, object?> _versionTag;
@@ -67,6 +69,7 @@ public sealed partial class ModelRunner : IDisposable
         _embedders = embedders;
         _embedder = embedder;
         _bulkSliceSize = options.EffectiveBulkSliceSize(intraOpThreads);
+        _interactiveHoldTicks = (long)(options.InteractiveHoldMilliseconds * (Stopwatch.Frequency / 1000.0));
         _options = options;
         _telemetry = telemetry;
         _logger = logger;
@@ -102,6 +105,7 @@ public sealed partial class ModelRunner : IDisposable
     {
         var result = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         var queue = interactive ? _interactive : _queue;
+        if (interactive) Volatile.Write(ref _lastInteractiveTimestamp, Stopwatch.GetTimestamp());
         if (_decodeOnInferenceThread)
         {
             await EnqueueAsync(queue, new Request(null, image, result), cancellationToken);
@@ -169,16 +173,24 @@ public sealed partial class ModelRunner : IDisposable
             // A query that arrives while a bulk batch runs waits for one slice, not the whole batch: between slices,
             // whatever the interactive lane holds runs first.
             Interlocked.Add(ref _imagesBySession[index], batch.Count);
-            RunBatch(session, batch, buffers, _decodeOnInferenceThread ? _bulkSliceSize : maxBatch, beforeSlice: () =>
+            RunBatch(session, batch, buffers, _decodeOnInferenceThread ? BulkSliceSize : () => maxBatch, beforeSlice: () =>
             {
                 urgentBatch.Clear();
                 while (urgentBatch.Count < maxBatch && urgent.TryRead(out var waiting)) urgentBatch.Add(waiting);
                 if (urgentBatch.Count == 0) return;
                 Interlocked.Add(ref _imagesBySession[index], urgentBatch.Count);
-                RunBatch(session, urgentBatch, urgentBuffers, maxBatch, beforeSlice: null);
+                RunBatch(session, urgentBatch, urgentBuffers, () => maxBatch, beforeSlice: null);
             });
         }
     }
+
+    /// <summary>
+    /// The images of the next bulk inference call on the CPU: one while queries have arrived within
+    /// <see cref="EmbeddingOptions.InteractiveHoldMilliseconds"/> (the next query then waits for one image's inference),
+    /// else <see cref="EmbeddingOptions.BulkSliceSize"/>.
+    /// </summary>
+    private int BulkSliceSize() =>
+        Stopwatch.GetTimestamp() - Volatile.Read(ref _lastInteractiveTimestamp) < _interactiveHoldTicks ? 1 : _bulkSliceSize;
 
     /// <summary>Waits until either queue has a request; false when the timeout passes or both queues are completed.</summary>
     private static bool Wait(ChannelReader<Request> urgent, ChannelReader<Request> bulk, TimeSpan timeout)
@@ -201,14 +213,35 @@ public sealed partial class ModelRunner : IDisposable
         }
     }
 
-    private void RunBatch(OnnxEmbedder session, List<Request> batch, Buffers buffers, int sliceSize, Action? beforeSlice)
+    /// <summary>
+    /// Runs <paramref name="batch"/> as inference calls of <paramref name="sliceSize"/> images (asked before each call), with
+    /// <paramref name="beforeSlice"/> between two calls. Each call's images are decoded right before it, so work that
+    /// <paramref name="beforeSlice"/> lets in waits for one call's decoding, not the whole batch's.
+    /// </summary>
+    private void RunBatch(OnnxEmbedder session, List<Request> batch, Buffers buffers, Func<int> sliceSize, Action? beforeSlice)
     {
         _telemetry.EmbeddingQueueDepth.Add(-batch.Count, _versionTag);
-        var input = buffers.Input;
-        // Fill the input tensor; an image that fails to decode fails alone and leaves no gap in the batch.
         var rows = new List<Request>(batch.Count);
-        foreach (var request in batch)
+        var next = 0;
+        while (next < batch.Count)
         {
+            if (next > 0) beforeSlice?.Invoke();
+            rows.Clear();
+            next = FillSlice(batch, next, sliceSize(), buffers.Input, rows);
+            if (rows.Count > 0) RunSlice(session, rows, 0, rows.Count, buffers);
+        }
+    }
+
+    /// <summary>
+    /// Puts the tensors of up to <paramref name="size"/> requests of <paramref name="batch"/>, from <paramref name="next"/> on,
+    /// at the start of <paramref name="input"/> and adds them to <paramref name="rows"/>; an image that fails to decode fails
+    /// alone and leaves no gap. Returns the index of the first request not taken.
+    /// </summary>
+    private int FillSlice(List<Request> batch, int next, int size, float[] input, List<Request> rows)
+    {
+        for (; next < batch.Count && rows.Count < size; next++)
+        {
+            var request = batch[next];
             var slot = input.AsSpan(rows.Count * _tensorLength, _tensorLength);
             if (request.Tensor is { } tensor)
             {
@@ -231,11 +264,7 @@ public sealed partial class ModelRunner : IDisposable
             rows.Add(request);
         }
 
-        for (var start = 0; start < rows.Count; start += sliceSize)
-        {
-            if (start > 0) beforeSlice?.Invoke();
-            RunSlice(session, rows, start, Math.Min(sliceSize, rows.Count - start), buffers);
-        }
+        return next;
     }
 
     /// <summary>One inference call over rows [start, start + n) of the batch, whose tensors are in <paramref name="buffers"/>.</summary>

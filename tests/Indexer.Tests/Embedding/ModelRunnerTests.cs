@@ -76,6 +76,62 @@ public sealed class ModelRunnerTests
         }
     }
 
+    /// <summary>
+    /// Bulk work runs in slices of <see cref="EmbeddingOptions.BulkSliceSize"/> while nobody searches, and one image per
+    /// inference call for <see cref="EmbeddingOptions.InteractiveHoldMilliseconds"/> after a query, so the next query waits
+    /// for one image rather than a slice. Observed through the runner's batch-size histogram.
+    /// </summary>
+    [Fact]
+    public async Task AfterAQuery_BulkWorkRunsOneImagePerCall_UntilTheHoldEnds()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = services.GetRequiredService<IMeterFactory>();
+        using var telemetry = new IndexerTelemetry(meters);
+        var calls = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Scope == meters && instrument.Name == "indexer.embedding.batch_size") l.EnableMeasurementEvents(instrument);
+            },
+        };
+        listener.SetMeasurementEventCallback<int>((_, size, _, _) => calls.Enqueue(size));
+        listener.Start();
+        var images = Enumerable.Range(0, 16).Select(i => SampleImages.Images.EncodePng(300 + i)).ToList();
+
+        async Task<int[]> BulkCalls(ModelRunner runner, bool queryFirst)
+        {
+            await runner.EmbedAsync(SampleImages.Images.EncodePng(0), CancellationToken.None, interactive: queryFirst);
+            calls.Clear();
+            await Task.WhenAll(images.Select(png => runner.EmbedAsync(png, CancellationToken.None)));
+            return [.. calls];
+        }
+
+        EmbeddingOptions Options(int hold) =>
+            new() { PreferGpu = false, MaxBatchSize = 16, BulkSliceSize = 4, BatchDeadlineMilliseconds = 50, InteractiveHoldMilliseconds = hold };
+        OnnxEmbedder Session() => new(Backbone.Value.Onnx, Backbone.Value.Manifest, new EmbedderOptions(PreferGpu: false));
+
+        using (var quiet = new ModelRunner(Session(), Options(hold: 60_000), telemetry, NullLogger.Instance))
+        {
+            var sizes = await BulkCalls(quiet, queryFirst: false);
+            Assert.Equal(16, sizes.Sum());
+            Assert.All(sizes, n => Assert.InRange(n, 1, 4));
+            Assert.Contains(4, sizes);
+        }
+
+        using (var searched = new ModelRunner(Session(), Options(hold: 60_000), telemetry, NullLogger.Instance))
+        {
+            var sizes = await BulkCalls(searched, queryFirst: true);
+            Assert.Equal(Enumerable.Repeat(1, 16), sizes);
+        }
+
+        using (var holdOff = new ModelRunner(Session(), Options(hold: 0), telemetry, NullLogger.Instance))
+        {
+            var sizes = await BulkCalls(holdOff, queryFirst: true);
+            Assert.Contains(4, sizes);
+        }
+    }
+
     [Fact]
     public void Sessions_ShareTheCores_AndSlicesFollowTheirThreads()
     {
