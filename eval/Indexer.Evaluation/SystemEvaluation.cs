@@ -322,7 +322,7 @@ public static class SystemEvaluation
             var clusters = await PrepareClustersAsync();
 
             // 1. Lazy, nothing granted: β = 0, the system's lazy selection, start-to-first-query with calibration.
-            var first = await StartAsync(new RolloutRequest(to, BackfillPolicy.Lazy, options.Threshold, NoBudget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery));
+            var first = await StartAsync(new RolloutRequest(to, BackfillPolicy.Lazy, options.Threshold, NoBudget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery, PromoteAfterHits: 0));
             var scoredStatus = await WaitAsync(s => s.Phase is RolloutPhase.Backfilling or RolloutPhase.Backfilled && s.Scored >= TotalItems, "the lazy rollout to score every item");
             var zero = await MeasureAsync(to, newQueries, baselineTop1);
             if (zero.Beta != 0) throw new InvalidOperationException($"the lazy rollout re-embedded items although its budget grants none (β = {zero.Beta})");
@@ -332,11 +332,12 @@ public static class SystemEvaluation
             await Ops.RolloutActionAsync("rollback");
             await Task.Delay(AfterRollback);
 
-            // 2. Full, budgeted: pause near each β, measure, resume; β = 1 at the end.
+            // 2. Full, budgeted: pause near each β, measure, resume; β = 1 at the end. The harness's own queries must not
+            // reorder the backfill (PromoteAfterHits: 0): the points measure the predicted order.
             var calibration = scoredStatus.Calibration!;
             var budget = options.MaxItemsPerSecond ?? Math.Max(2, Math.Round(DefaultBudgetShare * calibration.SampleSize / Math.Max(1e-3, calibration.Duration.TotalSeconds)));
             log.WriteLine(Invariant($"system:   backfill budget {budget:F0} items/s (the calibration embedded {calibration.SampleSize} images in {calibration.Duration.TotalSeconds:F1} s)"));
-            var second = await StartAsync(new RolloutRequest(to, BackfillPolicy.Full, options.Threshold, budget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery));
+            var second = await StartAsync(new RolloutRequest(to, BackfillPolicy.Full, options.Threshold, budget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery, PromoteAfterHits: 0));
             log.WriteLine(Invariant($"system:   rollout 2 (full, calibration reused): activated after {second.ToActivation:F1} s, first {to} answer after {second.ToFirstQuery:F1} s"));
             var measured = new List<(double Requested, Measured Measured)>();
             if (options.Points.Contains(0)) measured.Add((0, zero));

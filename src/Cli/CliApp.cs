@@ -328,8 +328,13 @@ public static class CliApp
             DefaultValueFactory = _ => "auto",
         };
         route.AcceptOnlyFromAmong("auto", "map", "own-space");
+        var promote = new Option<int>("--promote-after-hits")
+        {
+            Description = "re-embed next an item waiting for the backfill once it has been among the first 10 results of this many searches (0: keep the policy's order)",
+            DefaultValueFactory = _ => Models.RolloutRequest.DefaultPromoteAfterHits,
+        };
         var watch = new Option<bool>("--watch") { Description = "follow the rollout's progress until its backfill ends" };
-        var start = new Command("start", "start rolling out a new model version (operators only)") { to, policy, threshold, rate, fraction, sample, stopOnFailedClaim, evaluation, route, watch };
+        var start = new Command("start", "start rolling out a new model version (operators only)") { to, policy, threshold, rate, fraction, sample, stopOnFailedClaim, evaluation, route, promote, watch };
         start.SetAction((parse, ct) => Run(async () =>
         {
             var client = Connect(parse);
@@ -340,7 +345,7 @@ public static class CliApp
                     "map" => Models.RoutePreference.Map,
                     "own-space" => Models.RoutePreference.OwnSpace,
                     _ => Models.RoutePreference.Auto,
-                });
+                }, parse.GetValue(promote));
             var status = await client.StartRolloutAsync(request, ct);
             if (parse.GetValue(watch)) status = await Output.WatchRolloutAsync(client, ct);
             Output.Rollout(status);

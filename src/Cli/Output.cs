@@ -148,7 +148,7 @@ internal static class Output
             AnsiConsole.MarkupLineInterpolated($"on {e.Items} labeled items of {e.Gallery} ({e.Labels} labels), mAP old/old {e.OldOldMap:P1}, new/new {e.NewNewMap:P1}, new/old {e.NewOldMap:P1}, new/h(old) {e.NewMappedMap:P1}; criterion new/old > old/old {(e.CriterionHolds ? "holds" : "fails")}");
         }
 
-        AnsiConsole.MarkupLineInterpolated($"backfill: {r.GalleriesDone}/{r.Galleries} galleries done; {r.Scored} old items scored, {r.Selected} selected, {r.Done} re-embedded, {r.Failed} failed");
+        AnsiConsole.MarkupLineInterpolated($"backfill: {r.GalleriesDone}/{r.Galleries} galleries done; {r.Scored} old items scored, {r.Selected} selected, {r.Done} re-embedded ({r.Promoted} moved forward by searches), {r.Failed} failed");
         if (r.Message is not null) AnsiConsole.MarkupLineInterpolated($"{r.Message}");
     }
 

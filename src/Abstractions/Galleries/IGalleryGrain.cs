@@ -158,4 +158,5 @@ public sealed record BackfillOrder(
     [property: Id(4)] double Threshold,
     [property: Id(5)] double? MaxFraction,
     [property: Id(6)] int Credit,
-    [property: Id(7)] Models.RouteKind Route = Models.RouteKind.Mapped);
+    [property: Id(7)] Models.RouteKind Route = Models.RouteKind.Mapped,
+    [property: Id(8)] int PromoteAfterHits = 0);

@@ -147,6 +147,10 @@ public enum RolloutPhase
 /// cross-model table and verify a compatibility claim by the empirical criterion M(new, old) &gt; M(old, old).
 /// </param>
 /// <param name="Route">How items still held only in the old version are served until they are backfilled.</param>
+/// <param name="PromoteAfterHits">
+/// Searches after which an item the backfill has selected but not re-embedded yet goes to the front of its gallery's
+/// queue (it was among the first 10 results of that many searches); 0 keeps the policy's order.
+/// </param>
 [GenerateSerializer, Immutable, Alias("indexer.rollout-request")]
 public sealed record RolloutRequest(
     [property: Id(0)] string To,
@@ -157,8 +161,15 @@ public sealed record RolloutRequest(
     [property: Id(5)] int SampleSize = RolloutRequest.DefaultSampleSize,
     [property: Id(6)] FailedClaimAction OnFailedClaim = FailedClaimAction.UseMap,
     [property: Id(7)] string? EvaluationGallery = null,
-    [property: Id(8)] RoutePreference Route = RoutePreference.Auto)
+    [property: Id(8)] RoutePreference Route = RoutePreference.Auto,
+    [property: Id(9)] int PromoteAfterHits = RolloutRequest.DefaultPromoteAfterHits)
 {
+    /// <summary>
+    /// Default for <see cref="PromoteAfterHits"/>: an item still waiting for the backfill that has been among the first
+    /// results of this many searches is re-embedded next (0 keeps the policy's order).
+    /// </summary>
+    public const int DefaultPromoteAfterHits = 3;
+
     /// <summary>Most labeled items embedded with the new version to verify a claim: leave-one-out over them is quadratic.</summary>
     public const int MaxEvaluationItems = 2000;
 
@@ -175,13 +186,15 @@ public sealed record RolloutRequest(
 /// <param name="Done">Selected items re-embedded so far.</param>
 /// <param name="Failed">Selected items whose re-embedding failed (their old vector keeps serving).</param>
 /// <param name="Queued">Selected items still waiting (items deleted meanwhile drop out of the queue).</param>
+/// <param name="Promoted">Of <paramref name="Done"/>, items re-embedded ahead of the policy's order because searches kept finding them.</param>
 [GenerateSerializer, Immutable, Alias("indexer.gallery-backfill")]
 public sealed record GalleryBackfillProgress(
     [property: Id(0)] int Scored,
     [property: Id(1)] int Selected,
     [property: Id(2)] int Done,
     [property: Id(3)] int Failed,
-    [property: Id(4)] int Queued);
+    [property: Id(4)] int Queued,
+    [property: Id(5)] int Promoted = 0);
 
 /// <summary>A rollout as the operator sees it.</summary>
 [GenerateSerializer, Immutable, Alias("indexer.rollout-status")]
@@ -205,7 +218,8 @@ public sealed record RolloutStatus(
     [property: Id(16)] DateTimeOffset? ActivatedAt,
     [property: Id(17)] DateTimeOffset? FinishedAt,
     [property: Id(18)] string? Message,
-    [property: Id(19)] Compatibility.LabeledEvaluation? Evaluation = null);
+    [property: Id(19)] Compatibility.LabeledEvaluation? Evaluation = null,
+    [property: Id(20)] long Promoted = 0);
 
 /// <summary>
 /// The cluster's model rollout: one at a time, from the current version to a new one. Keyed by <see cref="Key"/>.

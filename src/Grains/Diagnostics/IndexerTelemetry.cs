@@ -34,6 +34,7 @@ public sealed class IndexerTelemetry : IDisposable
         SearchItemsScanned = _meter.CreateCounter<long>("indexer.search.items_scanned", "{item}", "Items compared with queries, by route.");
         RoutesUnusable = _meter.CreateCounter<long>("indexer.search.routes_unusable", "{route}", "Routes a gallery could not load (a damaged or missing map or score calibration): their items are excluded.");
         ItemsBackfilled = _meter.CreateCounter<long>("indexer.backfill.items", "{item}", "Items re-embedded with the new version by an upgrade's backfill.");
+        ItemsPromoted = _meter.CreateCounter<long>("indexer.backfill.promoted", "{item}", "Items moved to the front of a backfill because searches kept finding them.");
         RolloutProgress = _meter.CreateGauge<long>("indexer.rollout.items", "{item}", "The rollout's item counts, by state (scored, selected, done, failed).");
         _meter.CreateObservableGauge("indexer.embedding.execution_provider", ObserveProviders,
             description: "1 for each (model version, execution provider) loaded on this silo: CUDA or CPU.");
@@ -53,6 +54,8 @@ public sealed class IndexerTelemetry : IDisposable
     /// <summary>Routes a gallery could not load, by route kind.</summary>
     public Counter<long> RoutesUnusable { get; }
     public Counter<long> ItemsBackfilled { get; }
+
+    public Counter<long> ItemsPromoted { get; }
     public Gauge<long> RolloutProgress { get; }
 
     public void ModelLoaded(string version, string provider)

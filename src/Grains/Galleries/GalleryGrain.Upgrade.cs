@@ -20,7 +20,7 @@ public sealed partial class GalleryGrain
     private ServingPlan? _plan;
     private long _planFetchedAt;
     private long _routedEpoch = -1;
-    private Queue<string>? _backfillQueue;
+    private BackfillQueue? _backfillQueue;
     private int _backfillCredit;
     private int _backfillInFlight;
     private Task? _backfillLoop;
@@ -109,6 +109,14 @@ public sealed partial class GalleryGrain
         LogRouted(_key.ToString(), queryVersion, string.Join(", ", _index.RouteCounts().Select(c => $"{GalleryIndex.RouteName(c.Key)} {c.Value}")));
     }
 
+    /// <summary>Counts a search's results towards promoting items the backfill has still to re-embed (<see cref="BackfillQueue"/>).</summary>
+    private void NoteSearched(SearchResult result)
+    {
+        if (_backfillQueue is not { Count: > 0 } queue) return;
+        var promoted = queue.NoteSearched(result.Matches.Select(m => m.ItemId));
+        if (promoted > 0) telemetry.ItemsPromoted.Add(promoted);
+    }
+
     private void CountRoutes(SearchResult result)
     {
         foreach (var (route, items) in result.Routes ?? new Dictionary<string, int>())
@@ -131,7 +139,8 @@ public sealed partial class GalleryGrain
         }
         else if (_backfillQueue is null)
         {
-            _backfillQueue = await SelectAsync(order, Manifest.Backfill.FailedIds.ToHashSet(StringComparer.Ordinal), Manifest.Backfill.Selected - Manifest.Backfill.Done - Manifest.Backfill.FailedIds.Count);
+            var left = await SelectAsync(order, Manifest.Backfill.FailedIds.ToHashSet(StringComparer.Ordinal), Manifest.Backfill.Selected - Manifest.Backfill.Done - Manifest.Backfill.FailedIds.Count);
+            _backfillQueue = new BackfillQueue(left, order.PromoteAfterHits);
         }
 
         _backfillCredit += order.Credit;
@@ -146,13 +155,13 @@ public sealed partial class GalleryGrain
     private GalleryBackfillProgress Progress()
     {
         var b = Manifest.Backfill!;
-        return new GalleryBackfillProgress(b.Scored, b.Selected, b.Done, b.FailedIds.Count, (_backfillQueue?.Count ?? 0) + _backfillInFlight);
+        return new GalleryBackfillProgress(b.Scored, b.Selected, b.Done, b.FailedIds.Count, (_backfillQueue?.Count ?? 0) + _backfillInFlight, b.Promoted);
     }
 
     private async Task StartBackfillAsync(BackfillOrder order)
     {
         var (queue, scored) = await ScoreAsync(order, [], int.MaxValue);
-        _backfillQueue = queue;
+        _backfillQueue = new BackfillQueue(queue, order.PromoteAfterHits);
         _backfillCredit = 0;
         await _writeLock.WaitAsync();
         try
@@ -168,7 +177,7 @@ public sealed partial class GalleryGrain
         LogBackfillPlanned(_key.ToString(), order.From, order.To, scored, queue.Count);
     }
 
-    private async Task<Queue<string>> SelectAsync(BackfillOrder order, HashSet<string> failed, int remaining) =>
+    private async Task<List<string>> SelectAsync(BackfillOrder order, HashSet<string> failed, int remaining) =>
         (await ScoreAsync(order, failed, Math.Max(0, remaining))).Queue;
 
     /// <summary>
@@ -176,10 +185,10 @@ public sealed partial class GalleryGrain
     /// the policy selects, least compatible first (ties by id, so a recomputation after a restart gives the same queue),
     /// at most <paramref name="limit"/> of them and at most the policy's fraction of the gallery.
     /// </summary>
-    private async Task<(Queue<string> Queue, int Scored)> ScoreAsync(BackfillOrder order, HashSet<string> skip, int limit)
+    private async Task<(List<string> Queue, int Scored)> ScoreAsync(BackfillOrder order, HashSet<string> skip, int limit)
     {
         var (ids, _, vectors, dimension) = _index.Unconverted(order.From, order.To);
-        if (ids.Length == 0 || order.Policy == BackfillPolicy.None) return (new Queue<string>(), ids.Length);
+        if (ids.Length == 0 || order.Policy == BackfillPolicy.None) return ([], ids.Length);
         // Items served as stored are ranked by how well their stored vector agrees with the new one; otherwise by their mapped vector.
         var bytes = (order.Route == RouteKind.Compatible ? await models.GetDirectPredictorAsync(order.From, order.To, CancellationToken.None) : null)
             ?? await models.GetPredictorAsync(order.From, order.To, CancellationToken.None)
@@ -198,7 +207,7 @@ public sealed partial class GalleryGrain
             .OrderBy(i => scores[i]).ThenBy(i => ids[i], StringComparer.Ordinal)
             .Take(Math.Min(cap, limit))
             .Select(i => ids[i]);
-        return (new Queue<string>(selected), ids.Length);
+        return ([.. selected], ids.Length);
     }
 
     /// <summary>
@@ -211,17 +220,17 @@ public sealed partial class GalleryGrain
         var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
         var delay = TimeSpan.FromMilliseconds(250);
         // As for ingest, BatchesInFlight worker calls at once, so that inference never waits for a segment write.
-        var inFlight = new Queue<(List<(string Id, string Hash)> Batch, Task<IReadOnlyList<EmbedOutcome>> Work)>();
+        var inFlight = new Queue<(List<(string Id, string Hash, bool Promoted)> Batch, Task<IReadOnlyList<EmbedOutcome>> Work)>();
         while (!_deactivating.IsCancellationRequested)
         {
             DelayDeactivation(TimeSpan.FromMinutes(2));
             var queue = _backfillQueue!;
             while (inFlight.Count < BatchesInFlight && _pendingById.Count == 0 && _backfillCredit - _backfillInFlight > 0)
             {
-                var batch = new List<(string Id, string Hash)>();
-                while (batch.Count < Math.Min(BackfillBatch, _backfillCredit - _backfillInFlight) && queue.TryDequeue(out var id))
+                var batch = new List<(string Id, string Hash, bool Promoted)>();
+                while (batch.Count < Math.Min(BackfillBatch, _backfillCredit - _backfillInFlight) && queue.TryDequeue(out var id, out var promoted))
                 {
-                    if (_index.TryGet(id, out var item) && !_index.HasVersion(id, to)) batch.Add((id, item.ContentHash));
+                    if (_index.TryGet(id, out var item) && !_index.HasVersion(id, to)) batch.Add((id, item.ContentHash, promoted));
                 }
 
                 if (batch.Count == 0) break;
@@ -251,7 +260,7 @@ public sealed partial class GalleryGrain
             catch (Exception ex) when (ex is not ObjectDisposedException)
             {
                 // Nothing still in flight was written (or its write was rolled back): back to the front of the queue.
-                var unwritten = inFlight.SelectMany(f => f.Batch).Select(b => b.Id).ToList();
+                var unwritten = inFlight.SelectMany(f => f.Batch).Select(b => (b.Id, b.Promoted)).ToList();
                 foreach (var (_, pending) in inFlight)
                 {
                     try
@@ -266,7 +275,7 @@ public sealed partial class GalleryGrain
 
                 inFlight.Clear();
                 _backfillInFlight = 0;
-                _backfillQueue = new Queue<string>(unwritten.Concat(queue));
+                queue.PutBack(unwritten);
                 LogBackfillRetry(ex, _key.ToString(), unwritten.Count, delay);
                 if (!await DelayOrStopAsync(delay)) return;
                 delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, delay.Ticks * 2));
@@ -275,10 +284,11 @@ public sealed partial class GalleryGrain
     }
 
     /// <summary>One segment of re-embedded vectors plus the manifest write that moves the backfill's counters with it.</summary>
-    private async Task WriteBackfilledAsync(List<(string Id, string Hash)> batch, IReadOnlyList<EmbedOutcome> outcomes, string to)
+    private async Task WriteBackfilledAsync(List<(string Id, string Hash, bool Promoted)> batch, IReadOnlyList<EmbedOutcome> outcomes, string to)
     {
         var records = new List<SegmentRecord>();
         var failed = new List<string>();
+        var promoted = 0;
         for (var i = 0; i < batch.Count; i++)
         {
             // Deleted while it was being embedded: nothing to write.
@@ -286,6 +296,7 @@ public sealed partial class GalleryGrain
             if (outcomes[i].Vector is { } vector)
             {
                 records.Add(new SegmentRecord(item.ItemId, item.ContentHash, to, item.AddedAt.ToUnixTimeMilliseconds(), item.Metadata, vector));
+                if (batch[i].Promoted) promoted++;
             }
             else
             {
@@ -296,6 +307,7 @@ public sealed partial class GalleryGrain
         void Count()
         {
             Manifest.Backfill!.Done += records.Count;
+            Manifest.Backfill.Promoted += promoted;
             Manifest.Backfill.FailedIds.AddRange(failed);
         }
 

@@ -219,7 +219,12 @@ public sealed partial class GalleryGrain(
         var started = Stopwatch.GetTimestamp();
         var results = _index.SearchMany(queries, k);
         telemetry.SearchDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        foreach (var result in results) CountRoutes(result);
+        foreach (var result in results)
+        {
+            CountRoutes(result);
+            NoteSearched(result);
+        }
+
         activity?.SetTag("indexer.search.queries", queries.Count);
         return results;
     }
@@ -355,6 +360,7 @@ public sealed partial class GalleryGrain(
         var result = _index.Search(query, k, excludeId);
         telemetry.SearchDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         CountRoutes(result);
+        NoteSearched(result);
         activity?.SetTag("indexer.gallery.searched", result.Searched);
         activity?.SetTag("indexer.gallery.excluded", result.Excluded);
         return result;

@@ -50,6 +50,9 @@ public sealed class BackfillState
     [Id(5)] public int Done { get; set; }
 
     [Id(6)] public List<string> FailedIds { get; set; } = [];
+
+    /// <summary>Of <see cref="Done"/>, items re-embedded ahead of the policy's order because searches kept finding them.</summary>
+    [Id(7)] public int Promoted { get; set; }
 }
 
 [GenerateSerializer, Immutable, Alias("indexer.segment-entry")]

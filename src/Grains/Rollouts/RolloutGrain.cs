@@ -168,6 +168,11 @@ public sealed partial class RolloutGrain(
             throw new IndexerException(IndexerErrorCode.InvalidArgument, $"the backfill fraction must be in (0, 1]; got {fraction}");
         }
 
+        if (request.PromoteAfterHits < 0)
+        {
+            throw new IndexerException(IndexerErrorCode.InvalidArgument, $"promoteAfterHits is a number of searches (0: never promote); got {request.PromoteAfterHits}");
+        }
+
         if (request.EvaluationGallery is { } evaluation) GalleryKey.Parse(evaluation); // throws InvalidArgument naming the key
 
         if (request.SampleSize is < CompatibilityGrain.MinSampleSize or > CompatibilityGrain.MaxSampleSize)
@@ -619,7 +624,7 @@ public sealed partial class RolloutGrain(
                 var key = unfinished[i];
                 try
                 {
-                    var order = new BackfillOrder(rollout.Id, rollout.From, rollout.To, rollout.Request.Policy, rollout.Request.Threshold, rollout.Request.MaxFraction, credits[i], rollout.Route);
+                    var order = new BackfillOrder(rollout.Id, rollout.From, rollout.To, rollout.Request.Policy, rollout.Request.Threshold, rollout.Request.MaxFraction, credits[i], rollout.Route, rollout.Request.PromoteAfterHits);
                     var progress = await GrainFactory.GetGrain<IGalleryGrain>(key).BackfillAsync(order);
                     changed |= !rollout.Galleries.TryGetValue(key, out var before) || before != progress;
                     rollout.Galleries[key] = progress;
@@ -683,7 +688,7 @@ public sealed partial class RolloutGrain(
             r.Id, r.From, r.To, r.Phase, r.Request, r.Route, r.Claim, r.ClaimVerified, r.Calibration,
             r.GalleryKeys?.Count ?? 0, r.Galleries.Count(g => g.Value.Queued == 0),
             progress.Sum(p => (long)p.Scored), progress.Sum(p => (long)p.Selected), progress.Sum(p => (long)p.Done), progress.Sum(p => (long)p.Failed),
-            r.StartedAt, r.ActivatedAt, r.FinishedAt, r.Message, r.Evaluation);
+            r.StartedAt, r.ActivatedAt, r.FinishedAt, r.Message, r.Evaluation, progress.Sum(p => (long)p.Promoted));
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id} started: policy {Policy}, threshold {Threshold}")]

@@ -343,6 +343,57 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
             .Sum(line => double.Parse(line[(line.IndexOf("} ", StringComparison.Ordinal) + 2)..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture));
     }
 
+    /// <summary>
+    /// A slow full backfill (4 items/s over 900 items) while a user keeps finding the same photos: the items among the
+    /// first 10 results of three searches are re-embedded next, long before the policy's order would reach most of them.
+    /// </summary>
+    [Fact]
+    public async Task ItemsSearchedOften_AreReEmbeddedAheadOfThePolicysOrder()
+    {
+        await fixture.SettleAsync();
+        var target = await fixture.RegisterRotatedAsync("rotated-hot", seed: 31);
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.Full, MaxItemsPerSecond: 4, SampleSize: 100));
+        // Searches count once a gallery has its backfill queue: every gallery has scored its items.
+        var items = RolloutFixture.Galleries.Sum(g => g.Count);
+        var active = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating && (s.Scored >= items || s.Phase != RolloutPhase.Backfilling), TimeSpan.FromMinutes(2));
+        Assert.Equal(RolloutPhase.Backfilling, active.Phase);
+
+        // Three searches per query image; the items in all three top-10s and still old at the first count as searched often.
+        var hot = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var q in QueryImages.Take(3))
+        {
+            var results = new List<SearchResult>();
+            for (var i = 0; i < 3; i++) results.Add(await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(q), 10));
+            Assert.All(results, r => Assert.Equal(target, r.QueryModelVersion));
+            var found = results.Select(r => r.Matches.Select(m => m.ItemId).ToHashSet(StringComparer.Ordinal)).Aggregate((a, b) => { a.IntersectWith(b); return a; });
+            var stillOld = results[0].Matches.Where(m => m.ModelVersion != target).Select(m => m.ItemId);
+            hot.UnionWith(found.Intersect(stillOld));
+        }
+
+        Assert.True(hot.Count >= 10, $"only {hot.Count} items found by all three searches of an image while still old");
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var waiting = hot.ToList();
+        while (waiting.Count > 0 && DateTime.UtcNow < deadline)
+        {
+            var remaining = new List<string>();
+            foreach (var id in waiting)
+            {
+                if (!(await Alice.GetItemAsync("g1", id)).ModelVersions!.Contains(target)) remaining.Add(id);
+            }
+
+            waiting = remaining;
+            if (waiting.Count > 0) await Task.Delay(250);
+        }
+
+        var status = await Operator.GetRolloutAsync();
+        Assert.True(waiting.Count == 0, $"{waiting.Count} of {hot.Count} searched items still old after 60 s; rollout {status!.Phase}, {status.Done} of {status.Selected} re-embedded, {status.Promoted} promoted");
+        // By the policy's order alone, every one of these items would have to sit among the first items re-embedded.
+        Assert.True(status!.Done < 200, $"{status.Done} of {status.Selected} items re-embedded before the searched ones were");
+        // An item the policy's order handed out between the first and the third search is re-embedded without promotion.
+        Assert.True(status.Promoted >= hot.Count / 2, $"{status.Promoted} promoted, {hot.Count} searched often");
+        Assert.Equal(RolloutPhase.RolledBack, (await Operator.RolloutActionAsync("rollback")).Phase);
+    }
+
     [Fact]
     public async Task Retire_IsRefusedForAVersionInUse_AndARetiredVersionCannotBeRolledOut()
     {
@@ -404,6 +455,7 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, MaxItemsPerSecond: 0)));
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, MaxFraction: 0)));
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, SampleSize: 3)));
+        Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, PromoteAfterHits: -1)));
         Assert.Equal(HttpStatusCode.BadRequest, await Refused(new RolloutRequest(before.Current!, EvaluationGallery: "no-slash")));
         using (var http = fixture.Host.RawHttp(SiloHost.OperatorKey))
         {
