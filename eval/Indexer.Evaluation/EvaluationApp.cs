@@ -49,6 +49,7 @@ public static class EvaluationApp
         root.Subcommands.Add(OfflineCommand());
         root.Subcommands.Add(FolderCommand());
         root.Subcommands.Add(SystemCommand());
+        root.Subcommands.Add(SystemFolderCommand());
         root.Subcommands.Add(RenderCommand());
         root.Subcommands.Add(ClusterMarginsCommand());
         return root;
@@ -310,6 +311,104 @@ public static class EvaluationApp
         }));
         return command;
     }
+
+    private static Command SystemFolderCommand()
+    {
+        var images = new Option<DirectoryInfo>("--images")
+        {
+            Description = "the labeled images: one sub-folder per label (its name is the label) holding JPEG or PNG files, uploaded as they are",
+            Required = true,
+        };
+        var oldModel = new Option<DirectoryInfo>("--old")
+        {
+            Description = "the old version: a directory with model.onnx and manifest.json, registered over HTTP and made current before the ingest",
+            Required = true,
+        };
+        var newModels = new Option<DirectoryInfo[]>("--new")
+        {
+            Description = "a new version to roll out, a directory like --old's; repeat for several upgrades",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var galleries = GalleriesOption(4);
+        var points = new Option<string>("--points") { Description = "backfill shares at which to pause and measure, comma-separated", DefaultValueFactory = _ => "0,0.25,0.5,0.75,1" };
+        var port = new Option<int>("--port") { Description = "the silo's HTTP port (Azurite takes port+10..)", DefaultValueFactory = _ => new SystemOptions().BasePort };
+        var rate = new Option<double?>("--max-items-per-second") { Description = "the backfill budget (default, per upgrade: half the rate at which its calibration embedded images)" };
+        var prefix = new Option<string>("--version-prefix") { Description = "registered version names are this prefix + the manifests' versions", DefaultValueFactory = _ => FolderVersionPrefix };
+        var noVerify = new Option<bool>("--no-verify") { Description = "do not verify compatibility claims on the first user's labeled gallery" };
+        var clusterJoin = new Option<string>("--cluster-join")
+        {
+            Description = "the clustering's join threshold per version: 'calibrate' (chosen on the folder's images no user holds, if they fill a gallery; else the silo's default), 'system' (the silo's default) or a number for every version",
+            DefaultValueFactory = _ => "calibrate",
+        };
+        var command = new Command("system-folder",
+            "drive the running system (an in-process silo with Azurite) on any folder of labeled images: register the model directories, upload the users' galleries, roll out each new version, pause the full backfill near each β, measure search and write the report into --out")
+        {
+            images, oldModel, newModels, OutOption, galleries, GallerySizeOption, QueriesOption, SeedOption, CalibrationOption, ThresholdOption,
+            points, port, rate, prefix, noVerify, clusterJoin,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            var join = parse.GetValue(clusterJoin)!;
+            double? joinThreshold = null;
+            if (join is not "system" and not "calibrate")
+            {
+                joinThreshold = double.TryParse(join, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
+                    ? value
+                    : throw new ArgumentException($"--cluster-join: '{join}' is neither 'calibrate', 'system' nor a number");
+            }
+
+            var oldDirectory = parse.GetValue(oldModel)!.FullName;
+            var newDirectories = (parse.GetValue(newModels) ?? []).Select(d => d.FullName).ToArray();
+            var options = new SystemOptions
+            {
+                BasePort = parse.GetValue(port),
+                Points = ParsePoints(parse.GetValue(points)!),
+                MaxItemsPerSecond = parse.GetValue(rate),
+                SampleSize = parse.GetValue(CalibrationOption),
+                Threshold = parse.GetValue(ThresholdOption),
+                VersionPrefix = parse.GetValue(prefix)!,
+                VerifyOnLabeledGallery = !parse.GetValue(noVerify),
+
+                // Keyed by the manifests' versions, read here so that the silo is configured before it starts; a directory
+                // without a readable manifest is reported as bad input by the run's own checks.
+                ClusterJoinThresholds = joinThreshold is { } threshold
+                    ? new[] { oldDirectory }.Concat(newDirectories).Select(ManifestVersion).OfType<string>().Distinct(StringComparer.Ordinal).ToDictionary(v => v, _ => threshold, StringComparer.Ordinal)
+                    : null,
+            };
+
+            FolderSystemEvaluation.RunAsync(
+                parse.GetValue(images)!.FullName,
+                oldDirectory,
+                newDirectories,
+                Protocol(parse, galleries),
+                options,
+                Options(parse),
+                parse.GetValue(OutOption)!.FullName,
+                CommandLine(parse),
+                Console.Out,
+                calibrateClusterJoin: join == "calibrate").GetAwaiter().GetResult();
+            return Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>The version in <paramref name="directory"/>'s manifest; null when there is no readable manifest.</summary>
+    private static string? ManifestVersion(string directory)
+    {
+        try
+        {
+            var path = Path.Combine(directory, ModelZoo.ManifestFileName);
+            return File.Exists(path) ? ModelManifest.FromJson(File.ReadAllText(path)).Version : null;
+        }
+        catch (Exception ex) when (ex is InvalidModelException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The default prefix of the versions <c>system-folder</c> registers (the silo's built-in ResNet18 is already "v1").</summary>
+    public const string FolderVersionPrefix = "f-";
 
     private static Command ClusterMarginsCommand()
     {

@@ -360,11 +360,57 @@ public static class FolderEvaluation
         string command,
         TextWriter log)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var pool = Embed(imagesDirectory, oldModelDirectory, newModelDirectories, protocol, !options.UseMap, log);
+        var images = pool.Images;
+        var users = protocol.Deal(pool.Count);
+        var name = FolderName(images);
+        var description = Invariant($"{pool.Count} images in {pool.LabelCount} labels from the folder '{name}'") +
+            (pool.Skipped.Count == 0 ? string.Empty : Invariant($" ({pool.Skipped.Count} unreadable file(s) skipped)")) +
+            ", each embedded by every model as an upload is (ImageDecoder with the model's manifest, then its ONNX graph)";
+        var datasets = Enumerable.Range(1, pool.Models.Count - 1).Select(k => Build(pool, 0, k, users, description)).ToList();
+        var report = OfflineEvaluation.Run(
+            datasets,
+            options,
+            outputDirectory,
+            $"Model upgrades on the image folder '{name}'",
+            command,
+            Notes(pool, protocol),
+            log);
+        foreach (var upgrade in report.Upgrades) log.WriteLine(Summary(upgrade));
+        return new FolderEvaluationResult(report, pool, users, datasets);
+    }
+
+    /// <summary>The folder's own name (the last part of its full path), as reports name it.</summary>
+    public static string FolderName(FolderImages images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        return Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(images.Root)));
+    }
+
+    /// <summary>
+    /// Checks every input before the long embedding pass, then embeds the folder's images with the old model and every new
+    /// one (<see cref="FolderPool"/>) and checks that enough readable images remain for <paramref name="protocol"/>; the
+    /// skipped files are listed in <paramref name="log"/>. The models are unloaded before it returns.
+    /// </summary>
+    /// <param name="imagesDirectory">The labeled images, one sub-folder per label.</param>
+    /// <param name="oldModelDirectory">The old model's directory (<c>--old</c>).</param>
+    /// <param name="newModelDirectories">The new models' directories (<c>--new</c>), at least one.</param>
+    /// <param name="protocol">The users the images are dealt to: the folder must hold enough readable images for them.</param>
+    /// <param name="equalDimensions">Refuse new models whose dimension differs from the old one's (old vectors served as stored).</param>
+    /// <param name="log">Progress, and the files skipped.</param>
+    /// <exception cref="ArgumentException">
+    /// Bad input: the folder is missing or holds fewer than two labels or too few images for the protocol (before or
+    /// after skipping unreadable files), a model directory is missing or invalid, two models share a version name, or
+    /// <paramref name="equalDimensions"/> is set and the dimensions differ.
+    /// </exception>
+    public static FolderPool Embed(
+        string imagesDirectory, string oldModelDirectory, IReadOnlyList<string> newModelDirectories, UserProtocol protocol, bool equalDimensions, TextWriter log)
+    {
         ArgumentNullException.ThrowIfNull(newModelDirectories);
         ArgumentNullException.ThrowIfNull(protocol);
-        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
-        options.Validate();
         protocol.Validate(int.MaxValue); // the sizes alone; the folder is checked below
         if (newModelDirectories.Count == 0) throw new ArgumentException("at least one new model (--new) is needed");
 
@@ -384,7 +430,7 @@ public static class FolderEvaluation
             }
 
             var old = models[0];
-            foreach (var model in models.Skip(1).Where(m => !options.UseMap && m.Embedder.Dimension != old.Embedder.Dimension))
+            foreach (var model in models.Skip(1).Where(m => equalDimensions && m.Embedder.Dimension != old.Embedder.Dimension))
             {
                 throw new ArgumentException(
                     $"--no-map serves old vectors as stored, which needs equal dimensions: {old.Version} gives {old.Embedder.Dimension}-d vectors, {model.Version} {model.Embedder.Dimension}-d");
@@ -400,23 +446,7 @@ public static class FolderEvaluation
             var skippedNote = pool.Skipped.Count == 0 ? string.Empty : $" after skipping {pool.Skipped.Count} unreadable file(s)";
             if (pool.LabelCount < 2) throw new ArgumentException($"the image folder {images.Root} holds readable images of {pool.LabelCount} label(s){skippedNote}; at least 2 are needed");
             CheckEnough($"{pool.Count} readable images{skippedNote}", pool.Count, images.Root, protocol);
-
-            var users = protocol.Deal(pool.Count);
-            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(images.Root)));
-            var description = Invariant($"{pool.Count} images in {pool.LabelCount} labels from the folder '{name}'") +
-                (pool.Skipped.Count == 0 ? string.Empty : Invariant($" ({pool.Skipped.Count} unreadable file(s) skipped)")) +
-                ", each embedded by every model as an upload is (ImageDecoder with the model's manifest, then its ONNX graph)";
-            var datasets = Enumerable.Range(1, models.Count - 1).Select(k => Build(pool, 0, k, users, description)).ToList();
-            var report = OfflineEvaluation.Run(
-                datasets,
-                options,
-                outputDirectory,
-                $"Model upgrades on the image folder '{name}'",
-                command,
-                Notes(pool, protocol),
-                log);
-            foreach (var upgrade in report.Upgrades) log.WriteLine(Summary(upgrade));
-            return new FolderEvaluationResult(report, pool, users, datasets);
+            return pool;
         }
         finally
         {
@@ -468,7 +498,8 @@ public static class FolderEvaluation
             Invariant($"need {protocol.ImagesNeeded}: give a larger folder or lower --galleries, --gallery-size or --queries"));
     }
 
-    private static IReadOnlyList<string> Notes(FolderPool pool, UserProtocol protocol)
+    /// <summary>The report's notes on a folder run: users, labels, models and the files skipped.</summary>
+    public static IReadOnlyList<string> Notes(FolderPool pool, UserProtocol protocol)
     {
         var labels = pool.Images.LabelNames;
         var notes = new List<string>

@@ -121,8 +121,10 @@ public static class ReportWriter
             $"calibration: {first.CalibrationItems} items drawn evenly across users, re-embedded by the new model to fit the map and the compatibility predictor; " +
             $"backfill points β = i/20, i = 0..20; every figure is a macro average over users; seed {first.Options.Seed}. " +
             "Definitions: `shared/docs/METRICS.md`.");
-        md.AppendLine().AppendLine($"Produced by `{report.Command}`" + (report.System is { } run ? $" and `{run.Command}`" : string.Empty) +
-            (report.Protocol is null ? "." : " (`scripts/evaluate.sh` runs both; `indexer-eval render` redraws this page from results.json).")).AppendLine();
+        md.AppendLine().AppendLine($"Produced by `{report.Command}`" + (report.System is { } run && run.Command != report.Command ? $" and `{run.Command}`" : string.Empty) +
+            (report.Protocol is null ? "." : report.System?.Source is not null
+                ? " (`indexer-eval render` redraws this page from results.json)."
+                : " (`scripts/evaluate.sh` runs both; `indexer-eval render` redraws this page from results.json).")).AppendLine();
 
         md.AppendLine("## Targets").AppendLine();
         if (checks.Count > 0 && checks.All(c => c.Met is null))
@@ -254,7 +256,9 @@ public static class ReportWriter
     /// <summary>Notes on the system-mode run, from its own figures.</summary>
     public static IReadOnlyList<string> SystemNotes(SystemReport system) =>
     [
-        Invariant($"System mode ran {system.Protocol.Galleries} users, the offline run's first {system.Protocol.Galleries}, to keep the run short on a shared 2-core machine: every upgrade costs the system ") +
+        (system.Source is null
+            ? Invariant($"System mode ran {system.Protocol.Galleries} users, the offline run's first {system.Protocol.Galleries}, to keep the run short on a shared 2-core machine: every upgrade costs the system ")
+            : Invariant($"System mode ran {system.Protocol.Galleries} users: every upgrade costs the system ")) +
         Invariant($"a calibration ({system.Options.SampleSize} images embedded by the new version), a labeled verification in each of its two rollouts ") +
         Invariant($"({(system.Options.VerifyOnLabeledGallery ? system.Protocol.GallerySize : 0)} images each) and a paced backfill of all {system.Protocol.Galleries * system.Protocol.GallerySize} items. The whole run took {system.TotalSeconds / 60:F1} min."),
         "Backfill wall times are paced by the budget (a rollout's MaxItemsPerSecond), set well below the embedding rate so that a pause stops the backfill within " +
@@ -283,9 +287,14 @@ public static class ReportWriter
         var o = system.Options;
         var protocol = system.Protocol;
         md.AppendLine().AppendLine("## Through the running system").AppendLine();
-        md.AppendLine(Invariant($"A silo in the harness's process (Orleans, Kestrel, Azure Blob storage in Azurite, the embedding workers on ONNX Runtime) with the zoo's versions registered ") +
-            Invariant($"through the HTTP API as `{o.VersionPrefix}v1`, `{o.VersionPrefix}v2-…` (the built-in ResNet18 holds the name `v1`). {protocol.Describe()}: the first {protocol.Galleries} users of the offline run, ") +
-            Invariant($"one gallery each under user `{o.User}`, uploaded over HTTP with their class as `label` metadata and indexed by `{o.VersionPrefix}v1` ") +
+        var old = system.Upgrades.Count > 0 ? system.Upgrades[0].FromVersion : $"{o.VersionPrefix}v1";
+        md.AppendLine((system.Source is { } source
+            ? $"A silo in the harness's process (Orleans, Kestrel, Azure Blob storage in Azurite, the embedding workers on ONNX Runtime) with the model directories registered " +
+              $"through the HTTP API under their manifests' versions prefixed with `{o.VersionPrefix}` ({string.Join(", ", new[] { old }.Concat(system.Upgrades.Select(u => u.ToVersion)).Distinct().Select(v => $"`{v}`"))}). " +
+              $"The images: {source.Data}. {protocol.Describe()}, one gallery each under user `{o.User}`, every file uploaded over HTTP as it is, with its label folder's name as `label` metadata, and indexed by `{old}` "
+            : Invariant($"A silo in the harness's process (Orleans, Kestrel, Azure Blob storage in Azurite, the embedding workers on ONNX Runtime) with the zoo's versions registered ") +
+              Invariant($"through the HTTP API as `{o.VersionPrefix}v1`, `{o.VersionPrefix}v2-…` (the built-in ResNet18 holds the name `v1`). {protocol.Describe()}: the first {protocol.Galleries} users of the offline run, ") +
+              Invariant($"one gallery each under user `{o.User}`, uploaded over HTTP with their class as `label` metadata and indexed by `{o.VersionPrefix}v1` ")) +
             Invariant($"({system.IngestSeconds:F0} s, {system.IngestRate:F1} images/s). Queries are embedded by the system's workers; search is the galleries' `SearchManyAsync` with k = the gallery's size; ") +
             "the rankings are scored with the project's metric code. Per new version, two rollouts: (1) policy lazy with a budget that grants nothing, so β = 0 and the lazy " +
             "selection are the system's own, then rollback; (2) policy full, calibration reused, " +
@@ -308,8 +317,8 @@ public static class ReportWriter
                 Invariant($"{t.SecondToActivation:F1} s / {t.SecondToFirstQuery:F1} s | {t.BackfillItems}, {t.BackfillWall:F0} s, {t.BackfillPaused:F0} s, {t.BackfillRate:F1} items/s (budget {t.Budget:F0}) |"));
         }
 
-        md.AppendLine().AppendLine("Measured points. *system*: through the system's search. *offline*: the offline computation (`BackfillEvaluation`) on the same galleries, with the zoo heads' vectors " +
-            "of the cached backbone features (the offline mode's input), the system's fitted map and the system's actual re-embedded set. " +
+        md.AppendLine().AppendLine("Measured points. *system*: through the system's search. *offline*: the offline computation (`BackfillEvaluation`) on the same galleries, with " +
+            (system.Source?.Reference ?? "the zoo heads' vectors of the cached backbone features (the offline mode's input)") + ", the system's fitted map and the system's actual re-embedded set. " +
             "*curve*: the offline predicted-order curve of these galleries with their own seeded calibration, read at the same β (linear between its points). mAP / top-1 / top-5 / NFR@1 in %.").AppendLine();
         md.AppendLine("| upgrade | β asked | β measured (per gallery) | system | offline, same set | largest difference | curve, own calibration | re-embedded = start of the predicted order |");
         md.AppendLine("|---|---|---|---|---|---|---|---|");
@@ -329,7 +338,7 @@ public static class ReportWriter
             var stored = all.Max(p => p.MaxDifferenceStored);
             var vectors = system.Upgrades.Max(u => u.MaxVectorDifference);
             md.AppendLine().AppendLine(Invariant($"**Agreement.** Over {all.Count} measured points and the four measures, the system and the offline computation differ by at most {heads:0.0e0} ") +
-                Invariant($"(on the vectors the system stored and embedded: {stored:0.0e0}). The system's vectors and the zoo heads' differ by at most {vectors:0.0e0} per coordinate. ") +
+                Invariant($"(on the vectors the system stored and embedded: {stored:0.0e0}). The system's vectors and {(system.Source is { } s ? s.ReferenceShort : "the zoo heads'")} differ by at most {vectors:0.0e0} per coordinate. ") +
                 "The offline curve with its own calibration differs from the system by the calibration sample alone (another draw, so another map and predictor); the last column " +
                 $"{(all.All(p => p.PredictedPrefix) ? "confirms" : "does **not** confirm")} that the full backfill walked each gallery in the predicted order. " +
                 $"After each rollback every query's whole ranking was {(system.Upgrades.All(u => u.RollbackRestoredAnswers) ? "identical to" : "**not** identical to")} the one before the upgrade.");
@@ -384,7 +393,7 @@ public static class ReportWriter
         {
             var first = calibration[0];
             return Invariant($"Clustering parameters: the system's defaults except the join threshold, set per version (`Indexer:Clustering:Versions:{o.VersionPrefix}<version>:JoinThreshold`) ") +
-                Invariant($"to the best of a sweep over {F(first.Sweep[0].JoinThreshold, 2)}–{F(first.Sweep[^1].JoinThreshold, 2)} on {first.Galleries} galleries of {first.Items} test images that no user holds ") +
+                Invariant($"to the best of a sweep over {F(first.Sweep[0].JoinThreshold, 2)}–{F(first.Sweep[^1].JoinThreshold, 2)} on {first.Galleries} galleries of {first.Items} {(system.Source is null ? "test images" : "images of the folder")} that no user holds ") +
                 "(highest ARI over all their items, an item outside every shown cluster counting as a cluster of its own; the system's default of 0.85 was picked on raw ResNet18 features and leaves most of these versions' items unclustered): " +
                 string.Join(", ", calibration.Select(r =>
                 {

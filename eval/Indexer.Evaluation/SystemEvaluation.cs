@@ -30,7 +30,9 @@ namespace Indexer.Evaluation;
 /// Search is the system's own: query images embedded by its workers, <c>SearchManyAsync</c> over each gallery with
 /// k = the gallery's size, scored with the project's metric code. Each measured point is recomputed offline on the
 /// same galleries, with the system's map and the system's re-embedded set: once on the vectors the system stored and
-/// once on the zoo heads' vectors of the cached backbone features (the offline mode's input).
+/// once on the source's reference vectors (for the zoo, the heads' vectors of the cached backbone features, the offline
+/// mode's input; for a folder, the models' own output on the files). The images and models come from a
+/// <see cref="SystemSource"/>: the zoo's (<see cref="ZooSystemSource"/>) or a labeled folder's (<see cref="FolderSystemSource"/>).
 /// </summary>
 public static class SystemEvaluation
 {
@@ -50,6 +52,12 @@ public static class SystemEvaluation
     /// </summary>
     public static readonly TimeSpan AfterRollback = TimeSpan.FromSeconds(3);
 
+    /// <summary>Most images per upload request.</summary>
+    public const int UploadBatchItems = 100;
+
+    /// <summary>Most image bytes per upload request (a batch holds at least one image, however large).</summary>
+    public const long UploadBatchBytes = 16L << 20;
+
     /// <summary>A budget so small that no round grants an item: the lazy rollout scores and selects, and re-embeds nothing.</summary>
     private const double NoBudget = 1e-6;
 
@@ -57,19 +65,32 @@ public static class SystemEvaluation
     /// Runs the upgrades <paramref name="oldName"/> → each of <paramref name="newNames"/> (zoo names) and measures them;
     /// <paramref name="completed"/> gets the report so far after each upgrade.
     /// </summary>
-    public static async Task<SystemReport> RunAsync(
+    public static Task<SystemReport> RunAsync(
         string zooDirectory, string oldName, IReadOnlyList<string> newNames, ImagePool pool, UserProtocol protocol, SystemOptions options,
         UpgradeEvaluationOptions offlineOptions, string command, TextWriter log, Action<SystemReport>? completed = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(zooDirectory);
-        ArgumentNullException.ThrowIfNull(newNames);
         ArgumentNullException.ThrowIfNull(pool);
+        return RunAsync(new ZooSystemSource(zooDirectory, pool), oldName, newNames, protocol, options, offlineOptions, command, log, completed);
+    }
+
+    /// <summary>
+    /// Runs the upgrades <paramref name="oldName"/> → each of <paramref name="newNames"/> (the source's model names) on the
+    /// images of <paramref name="source"/> and measures them; <paramref name="completed"/> gets the report so far after each upgrade.
+    /// </summary>
+    public static async Task<SystemReport> RunAsync(
+        SystemSource source, string oldName, IReadOnlyList<string> newNames, UserProtocol protocol, SystemOptions options,
+        UpgradeEvaluationOptions offlineOptions, string command, TextWriter log, Action<SystemReport>? completed = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentException.ThrowIfNullOrEmpty(oldName);
+        ArgumentNullException.ThrowIfNull(newNames);
         ArgumentNullException.ThrowIfNull(protocol);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(offlineOptions);
         ArgumentNullException.ThrowIfNull(log);
         options.Validate();
-        var users = protocol.Deal(pool.Count);
+        var users = protocol.Deal(source.Count);
         var total = Stopwatch.StartNew();
 
         log.WriteLine($"system: starting a silo on port {options.BasePort} with Azurite on {options.BasePort + 10}");
@@ -77,7 +98,7 @@ public static class SystemEvaluation
         using var stop = StopOnSignal(host, log);
         try
         {
-            return await RunAsync(host, zooDirectory, oldName, newNames, pool, users, protocol, options, offlineOptions, command, log, total, completed);
+            return await RunAsync(host, source, oldName, newNames, users, protocol, options, offlineOptions, command, log, total, completed);
         }
         finally
         {
@@ -129,13 +150,13 @@ public static class SystemEvaluation
     }
 
     private static async Task<SystemReport> RunAsync(
-        SiloHost host, string zooDirectory, string oldName, IReadOnlyList<string> newNames, ImagePool pool, IReadOnlyList<SimulatedUser> users, UserProtocol protocol,
+        SiloHost host, SystemSource source, string oldName, IReadOnlyList<string> newNames, IReadOnlyList<SimulatedUser> users, UserProtocol protocol,
         SystemOptions options, UpgradeEvaluationOptions offlineOptions, string command, TextWriter log, Stopwatch total, Action<SystemReport>? completed)
     {
-        var run = new Run(host, pool, users, protocol, options, log);
+        var run = new Run(host, source, users, protocol, options, log);
 
         var from = options.VersionPrefix + oldName;
-        foreach (var name in new[] { oldName }.Concat(newNames)) await run.RegisterAsync(zooDirectory, name);
+        foreach (var name in new[] { oldName }.Concat(newNames)) await run.RegisterAsync(name);
         await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).SetCurrentAsync(from);
         log.WriteLine($"system: {from} is current");
 
@@ -148,7 +169,6 @@ public static class SystemEvaluation
         var oldOld = SearchScoring.Average(baseline.Scores, double.NaN);
         log.WriteLine($"system: old/old through the system: mAP {Targets.P(oldOld.MeanAveragePrecision)}, top-1 {Targets.P(oldOld.Cmc1)}");
 
-        var oldHead = ModelZoo.LoadHead(zooDirectory, oldName);
         var upgrades = new List<SystemUpgradeResult>();
         SystemReport Report() => new()
         {
@@ -161,11 +181,12 @@ public static class SystemEvaluation
             OldOld = oldOld,
             Upgrades = upgrades.ToList(),
             TotalSeconds = total.Elapsed.TotalSeconds,
+            Source = source.Info,
         };
 
         foreach (var newName in newNames)
         {
-            upgrades.Add(await run.UpgradeAsync(zooDirectory, oldName, oldHead, newName, oldQueries, baseline, baselineTop1, offlineOptions));
+            upgrades.Add(await run.UpgradeAsync(oldName, newName, oldQueries, baseline, baselineTop1, offlineOptions));
             completed?.Invoke(Report()); // a long run keeps what it measured if it is stopped later
         }
 
@@ -182,7 +203,7 @@ public static class SystemEvaluation
             StringComparer.Ordinal);
     }
 
-    /// <summary>"kind:v1" → "kind:fm-v1": a zoo lineage naming zoo versions, renamed with the prefix.</summary>
+    /// <summary>"kind:v1" → "kind:fm-v1": a lineage naming the source's versions, renamed with the prefix.</summary>
     public static string? PrefixLineage(string? lineage, string prefix)
     {
         ArgumentNullException.ThrowIfNull(prefix);
@@ -197,7 +218,7 @@ public static class SystemEvaluation
     private sealed record Searches(IReadOnlyList<IReadOnlyList<SearchResult>> Results, IReadOnlyList<GalleryScore> Scores);
 
     /// <summary>The state of one run: the host, the users and helpers over them.</summary>
-    private sealed class Run(SiloHost host, ImagePool pool, IReadOnlyList<SimulatedUser> users, UserProtocol protocol, SystemOptions options, TextWriter log)
+    private sealed class Run(SiloHost host, SystemSource source, IReadOnlyList<SimulatedUser> users, UserProtocol protocol, SystemOptions options, TextWriter log)
     {
         private readonly IGrainFactory _grains = host.Services.GetRequiredService<IGrainFactory>();
 
@@ -209,7 +230,7 @@ public static class SystemEvaluation
         private int TotalItems => users.Count * protocol.GallerySize;
 
         /// <summary>Every gallery item's label name (what the simulated users know about their images).</summary>
-        private readonly Dictionary<string, string> _labels = users.SelectMany(u => u.Items).ToDictionary(ImagePool.ItemId, pool.LabelName, StringComparer.Ordinal);
+        private readonly Dictionary<string, string> _labels = users.SelectMany(u => u.Items).ToDictionary(source.ItemId, source.LabelName, StringComparer.Ordinal);
 
         /// <summary>Every correction the users made so far, in order; rollbacks restore them, so they accumulate across upgrades.</summary>
         private readonly List<ClusterCorrection> _corrections = [];
@@ -219,9 +240,9 @@ public static class SystemEvaluation
 
         private string LabelOf(string itemId) => _labels[itemId];
 
-        public async Task RegisterAsync(string zooDirectory, string name)
+        public async Task RegisterAsync(string name)
         {
-            var model = ModelZoo.LoadModel(zooDirectory, name);
+            var model = source.Model(name);
             var manifest = model.Manifest with
             {
                 Version = options.VersionPrefix + name,
@@ -238,11 +259,14 @@ public static class SystemEvaluation
             var client = UserClient;
             foreach (var user in users)
             {
-                foreach (var batch in user.Items.Chunk(100))
+                foreach (var batch in Batches(user.Items))
                 {
-                    var uploads = batch.Select(i => new ImageUpload(ImagePool.ItemId(i), pool.Images.EncodePng(i), new Dictionary<string, string> { [SearchScoring.LabelKey] = pool.LabelName(i) })).ToList();
-                    var result = await client.UploadAsync(user.Name, uploads);
-                    if (result.Rejected.Count > 0) throw new InvalidOperationException($"{user.Name}: {result.Rejected.Count} uploads rejected, e.g. {result.Rejected[0].Reason}");
+                    var result = await UploadWithRetryAsync(client, user.Name, batch);
+                    if (result.Rejected.Count > 0)
+                    {
+                        throw new InvalidOperationException($"{user.Name}: {result.Rejected.Count} uploads rejected: " +
+                            string.Join("; ", result.Rejected.Take(12).Select(r => $"{r.ItemId} ({r.Reason})")) + (result.Rejected.Count > 12 ? "; …" : string.Empty));
+                    }
                 }
             }
 
@@ -271,6 +295,47 @@ public static class SystemEvaluation
             return (seconds, TotalItems / seconds);
         }
 
+        /// <summary>
+        /// A gallery's uploads in batches of at most <see cref="UploadBatchItems"/> images and <see cref="UploadBatchBytes"/> bytes
+        /// (a folder's photos can be large; the zoo's PNGs make batches of 100).
+        /// </summary>
+        private IEnumerable<List<ImageUpload>> Batches(IReadOnlyList<int> items)
+        {
+            var batch = new List<ImageUpload>();
+            long bytes = 0;
+            foreach (var i in items)
+            {
+                var image = source.ImageBytes(i);
+                if (batch.Count > 0 && (batch.Count == UploadBatchItems || bytes + image.Length > UploadBatchBytes))
+                {
+                    yield return batch;
+                    batch = [];
+                    bytes = 0;
+                }
+
+                batch.Add(new ImageUpload(source.ItemId(i), image, new Dictionary<string, string> { [SearchScoring.LabelKey] = source.LabelName(i) }));
+                bytes += image.Length;
+            }
+
+            if (batch.Count > 0) yield return batch;
+        }
+
+        /// <summary>A gallery with a full ingest queue answers 503 (as <c>indexer ingest</c> does, waits and sends the same batch again).</summary>
+        private static async Task<AddImagesResult> UploadWithRetryAsync(IndexerHttpClient client, string gallery, List<ImageUpload> uploads)
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    return await client.UploadAsync(gallery, uploads);
+                }
+                catch (IndexerApiException ex) when (ex.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable && attempt < 120)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1));
+                }
+            }
+        }
+
         /// <summary>Every user's query images embedded by the system's workers with <paramref name="version"/>.</summary>
         public async Task<float[][][]> EmbedQueriesAsync(string version)
         {
@@ -284,7 +349,7 @@ public static class SystemEvaluation
                 // A few at a time: the silo micro-batches concurrent requests.
                 foreach (var chunk in Enumerable.Range(0, user.Queries.Count).Chunk(16))
                 {
-                    var embedded = await Task.WhenAll(chunk.Select(q => worker.EmbedBytesAsync(version, pool.Images.EncodePng(user.Queries[q]))));
+                    var embedded = await Task.WhenAll(chunk.Select(q => worker.EmbedBytesAsync(version, source.ImageBytes(user.Queries[q]))));
                     for (var k = 0; k < chunk.Length; k++) vectors[g][chunk[k]] = embedded[k];
                 }
             }
@@ -304,14 +369,14 @@ public static class SystemEvaluation
                 var answer = await host.Client.Gallery(options.User, user.Name).SearchManyAsync(queries[g].Select(v => new QueryEmbedding(version, v)).ToList(), protocol.GallerySize);
                 if (answer.Any(r => r.QueryModelVersion != version)) throw new InvalidOperationException($"{user.Name}: a query of {version} was answered in another version");
                 results.Add(answer);
-                scores.Add(SearchScoring.Score(answer, user.Queries.Select(pool.LabelName).ToArray(), baselineTop1?[g], protocol.GallerySize));
+                scores.Add(SearchScoring.Score(answer, user.Queries.Select(source.LabelName).ToArray(), baselineTop1?[g], protocol.GallerySize));
             }
 
             return new Searches(results, scores);
         }
 
         public async Task<SystemUpgradeResult> UpgradeAsync(
-            string zooDirectory, string oldName, EmbeddingHead oldHead, string newName, float[][][] oldQueries, Searches baseline, bool[][] baselineTop1,
+            string oldName, string newName, float[][][] oldQueries, Searches baseline, bool[][] baselineTop1,
             UpgradeEvaluationOptions offlineOptions)
         {
             var from = options.VersionPrefix + oldName;
@@ -386,7 +451,12 @@ public static class SystemEvaluation
             var map = route == RouteKind.Mapped
                 ? LinearMapCodec.Decode(await models.GetMapAsync(from, to, CancellationToken.None) ?? throw new InvalidOperationException($"no map stored for {from} -> {to}"))
                 : null;
-            var predictor = CompatibilityPredictorCodec.Decode(await models.GetPredictorAsync(from, to, CancellationToken.None) ?? throw new InvalidOperationException($"no predictor stored for {from} -> {to}"));
+            // The predictor the galleries ordered the backfill by (GalleryGrain.ScoreAsync): for old items served as stored, the
+            // direct one (stored vector against new) when the calibration fitted it; otherwise the one of the mapped vector.
+            var predictorBytes = (route == RouteKind.Compatible ? await models.GetDirectPredictorAsync(from, to, CancellationToken.None) : null)
+                ?? await models.GetPredictorAsync(from, to, CancellationToken.None)
+                ?? throw new InvalidOperationException($"no predictor stored for {from} -> {to}");
+            var predictor = CompatibilityPredictorCodec.Decode(predictorBytes);
             var storedOld = await StoredVectorsAsync(from);
             var storedNew = await StoredVectorsAsync(to);
 
@@ -397,8 +467,7 @@ public static class SystemEvaluation
             log.WriteLine($"system:   rolled back; every answer as before: {restored}");
             clusterPoints.Add(await MeasureClustersAsync(ClusterStage.RolledBack, double.NaN, 0, clusters.Baseline));
 
-            var newHead = ModelZoo.LoadHead(zooDirectory, newName);
-            var comparison = Compare(oldName, oldHead, newName, newHead, storedOld, storedNew, oldQueries, newQueries, map, predictor, measured, offlineOptions);
+            var comparison = Compare(oldName, newName, storedOld, storedNew, oldQueries, newQueries, map, predictor, measured, offlineOptions);
             return new SystemUpgradeResult
             {
                 OldModel = oldName,
@@ -525,7 +594,7 @@ public static class SystemEvaluation
             var report = await client.GetClusterReportAsync(user.Name);
             var all = await client.ListClustersAsync(user.Name, representatives: 0, includeHidden: true);
             var shown = (await client.ListClustersAsync(user.Name, representatives: 0)).Select(c => c.Id).ToHashSet();
-            var membership = user.Items.Select(ImagePool.ItemId).ToDictionary(id => id, _ => (long?)null, StringComparer.Ordinal);
+            var membership = user.Items.Select(source.ItemId).ToDictionary(id => id, _ => (long?)null, StringComparer.Ordinal);
             foreach (var cluster in all)
             {
                 for (var offset = 0; offset < cluster.Size;)
@@ -550,7 +619,7 @@ public static class SystemEvaluation
         /// <summary>Starts a rollout and times it: to activation (server clock) and to the first search answered in the new version.</summary>
         private async Task<Started> StartAsync(RolloutRequest request)
         {
-            var probe = pool.Images.EncodePng(users[0].Queries[0]);
+            var probe = source.ImageBytes(users[0].Queries[0]);
             var client = UserClient;
             var clock = Stopwatch.StartNew();
             var started = await Ops.StartRolloutAsync(request);
@@ -675,22 +744,21 @@ public static class SystemEvaluation
 
         private sealed record Comparison(IReadOnlyList<SystemPoint> Points, double MaxVectorDifference, BackfillCurve SystemOrder, UpgradeResult Offline);
 
-        /// <summary>The offline computations on the same galleries: stored vectors and zoo heads' vectors, the system's map and sets.</summary>
+        /// <summary>The offline computations on the same galleries: stored vectors and the source's reference vectors, the system's map and sets.</summary>
         private Comparison Compare(
-            string oldName, EmbeddingHead oldHead, string newName, EmbeddingHead newHead,
+            string oldName, string newName,
             IReadOnlyList<Dictionary<string, float[]>> storedOld, IReadOnlyList<Dictionary<string, float[]>> storedNew,
             float[][][] oldQueries, float[][][] newQueries, LinearMap? map, CompatibilityPredictor predictor,
             IReadOnlyList<(double Requested, Measured Measured)> measured, UpgradeEvaluationOptions offlineOptions)
         {
-            var description = $"Fashion-MNIST test split, the running system's {users.Count} galleries";
-            var heads = ZooDatasets.Build(oldName, oldHead, newName, newHead, pool, users, description);
-            var stored = new EvaluationDataset(oldName, newName, description + " (vectors as the system stored them)", users.Select((user, g) =>
+            var heads = source.Reference(oldName, newName, users);
+            var stored = new EvaluationDataset(oldName, newName, heads.Description + " (vectors as the system stored them)", users.Select((user, g) =>
             {
-                var ids = user.Items.Select(ImagePool.ItemId).ToArray();
+                var ids = user.Items.Select(source.ItemId).ToArray();
                 return new EvaluationGallery(
-                    user.Name, ids, user.Items.Select(pool.Label).ToArray(),
+                    user.Name, ids, user.Items.Select(source.Label).ToArray(),
                     ids.SelectMany(id => storedOld[g][id]).ToArray(), ids.SelectMany(id => storedNew[g][id]).ToArray(),
-                    user.Queries.Select(pool.Label).ToArray(), oldQueries[g].SelectMany(v => v).ToArray(), newQueries[g].SelectMany(v => v).ToArray(),
+                    user.Queries.Select(source.Label).ToArray(), oldQueries[g].SelectMany(v => v).ToArray(), newQueries[g].SelectMany(v => v).ToArray(),
                     heads.OldDimension, heads.NewDimension);
             }).ToArray());
 
@@ -717,7 +785,7 @@ public static class SystemEvaluation
             var points = new List<SystemPoint>(measured.Count);
             foreach (var (requested, m) in measured)
             {
-                var masks = users.Select((user, g) => (IReadOnlyList<bool>)user.Items.Select(i => m.ReEmbedded[g].Contains(ImagePool.ItemId(i))).ToArray()).ToArray();
+                var masks = users.Select((user, g) => (IReadOnlyList<bool>)user.Items.Select(i => m.ReEmbedded[g].Contains(source.ItemId(i))).ToArray()).ToArray();
                 var prefix = Enumerable.Range(0, users.Count).All(g =>
                     systemOrder[g].Take(m.ReEmbedded[g].Count).All(i => masks[g][i]));
                 points.Add(new SystemPoint(requested, m.Beta, m.MinBeta, m.MaxBeta, m.Point, onStored.Measure(masks, m.Beta), onHeads.Measure(masks, m.Beta), prefix, m.Routes));

@@ -66,7 +66,10 @@ public sealed record SystemOptions
 /// <param name="MaxGalleryBeta">The largest per-gallery share.</param>
 /// <param name="System">Measured through the system: new-version queries embedded by its workers, searched by the galleries.</param>
 /// <param name="OfflineStored">The offline computation on the vectors the system stored and embedded, its map, its re-embedded set.</param>
-/// <param name="OfflineHeads">The offline computation on the zoo heads' vectors of the cached backbone features, the system's map and re-embedded set.</param>
+/// <param name="OfflineHeads">
+/// The offline computation on the source's reference vectors (the zoo heads' vectors of the cached backbone features, or a
+/// folder's models' own output on its files: <see cref="SystemReport.Source"/>), the system's map and re-embedded set.
+/// </param>
 /// <param name="PredictedPrefix">True when every gallery's re-embedded items are exactly the first ones of its predicted order.</param>
 /// <param name="Routes">Items per route over all galleries, as the search results reported them.</param>
 public sealed record SystemPoint(
@@ -225,4 +228,10 @@ public sealed record SystemReport
 
     /// <summary>How the clustering's join threshold of each version was chosen, when the harness calibrated it.</summary>
     public IReadOnlyList<ClusterCalibrationResult>? ClusterCalibration { get; init; }
+
+    /// <summary>
+    /// What the images and the reference vectors were when they were not the model zoo's (a labeled folder); null for the
+    /// zoo, whose Fashion-MNIST images and heads' vectors the report describes by default.
+    /// </summary>
+    public SystemSourceInfo? Source { get; init; }
 }
