@@ -236,7 +236,7 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         var target = await fixture.RegisterRotatedAsync("rotated-damaged", seed: 24);
         var from = (await Operator.ListModelsAsync()).Current!;
         var items = (await Alice.GetStatsAsync("g1")).Items;
-        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 800));
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 100));
         var done = await fixture.WaitForPhaseAsync(s => s.Phase is not (RolloutPhase.Calibrating or RolloutPhase.Backfilling), TimeSpan.FromMinutes(4));
         Assert.Equal((RolloutPhase.Backfilled, RouteKind.Mapped), (done.Phase, done.Route));
 
@@ -265,7 +265,8 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         var items = new Dictionary<string, int>();
         foreach (var (user, gallery, _, _) in RolloutFixture.Galleries) items[gallery] = (await fixture.As(user).GetStatsAsync(gallery)).Items;
 
-        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.Full, SampleSize: 800));
+        // The full policy re-embeds every item whatever the map: a small calibration sample keeps the test short.
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.Full, SampleSize: 100));
         var midway = await fixture.WaitForPhaseAsync(s => s.Done >= 100 || s.Phase is not (RolloutPhase.Calibrating or RolloutPhase.Backfilling), TimeSpan.FromMinutes(4));
         Assert.Equal(RolloutPhase.Backfilling, midway.Phase);
 
@@ -428,13 +429,13 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
     {
         await fixture.SettleAsync();
         var target = await fixture.RegisterRotatedAsync("restart", seed: 27);
-        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 800));
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 100));
         await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating, TimeSpan.FromMinutes(4));
         await Operator.RolloutActionAsync("rollback");
 
         // The calibration is reused, so activation takes seconds; the resume reminder would come after a minute.
         var started = DateTimeOffset.UtcNow;
-        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 800));
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.None, SampleSize: 100));
         var again = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating, TimeSpan.FromMinutes(4));
 
         Assert.Equal(RolloutPhase.Backfilled, again.Phase);
