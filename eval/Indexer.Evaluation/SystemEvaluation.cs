@@ -128,7 +128,12 @@ public static class SystemEvaluation
             log.WriteLine($"system: {context.Signal}: stopping the silo and Azurite; the report keeps the upgrades finished so far");
             try
             {
-                host.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30));
+                // A silo whose stop hangs (storage that stopped answering) must not leave Azurite running on its port.
+                if (!host.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30)))
+                {
+                    log.WriteLine("system: the silo did not stop within 30 s; stopping Azurite alone");
+                    host.StopStorageAsync().Wait(TimeSpan.FromSeconds(15));
+                }
             }
             catch (Exception ex) when (ex is AggregateException or InvalidOperationException or IOException)
             {

@@ -135,7 +135,16 @@ public sealed class SiloHost : IAsyncDisposable
     {
         foreach (var (_, http) in _clients.Values) http.Dispose();
         _clients.Clear();
-        await StopSiloAsync();
-        await _azurite.DisposeAsync();
+        try
+        {
+            await StopSiloAsync();
+        }
+        finally
+        {
+            await _azurite.DisposeAsync();
+        }
     }
+
+    /// <summary>Stops this host's Azurite alone: for a silo whose own stop hangs (for instance on storage that stopped answering).</summary>
+    public Task StopStorageAsync() => _azurite.DisposeAsync().AsTask();
 }
