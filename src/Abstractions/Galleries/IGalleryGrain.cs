@@ -75,6 +75,14 @@ public interface IGalleryGrain : IGrainWithStringKey
     Task<Models.GalleryBackfillProgress> BackfillAsync(BackfillOrder order);
 
     /// <summary>
+    /// Withdraws the credit the rollout <paramref name="rolloutId"/> granted and the gallery has not spent: batches in
+    /// flight finish, no new one starts until the next order. A pause, a cancel or a rollback takes effect at once, however
+    /// far the grants ran ahead of the workers. Nothing happens for another rollout's id.
+    /// </summary>
+    [Alias("withdraw-backfill-credit")]
+    Task WithdrawBackfillCreditAsync(string rolloutId);
+
+    /// <summary>
     /// An upgrade's commit: items that hold a vector in <paramref name="to"/> drop their vectors in every other version.
     /// Items held only in older versions keep them. Returns how many vectors were dropped.
     /// </summary>

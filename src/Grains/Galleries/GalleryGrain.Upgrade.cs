@@ -152,6 +152,12 @@ public sealed partial class GalleryGrain
         return Progress();
     }
 
+    public Task WithdrawBackfillCreditAsync(string rolloutId)
+    {
+        if (Manifest.Backfill?.RolloutId == rolloutId) _backfillCredit = 0;
+        return Task.CompletedTask;
+    }
+
     private GalleryBackfillProgress Progress()
     {
         var b = Manifest.Backfill!;
@@ -252,7 +258,7 @@ public sealed partial class GalleryGrain
                 var outcomes = await work;
                 inFlight.Dequeue();
                 await WriteBackfilledAsync(done, outcomes, to);
-                _backfillCredit -= done.Count;
+                _backfillCredit = Math.Max(0, _backfillCredit - done.Count); // 0 already if the credit was withdrawn meanwhile
                 _backfillInFlight -= done.Count;
                 delay = TimeSpan.FromMilliseconds(250);
                 await MergeSegmentsAsync();

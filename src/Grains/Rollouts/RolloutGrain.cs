@@ -190,6 +190,7 @@ public sealed partial class RolloutGrain(
         if (rollout.Phase != RolloutPhase.Backfilling) throw new IndexerException(IndexerErrorCode.Conflict, $"only a backfilling rollout can be paused; {rollout.Id} is {rollout.Phase}");
         rollout.Phase = RolloutPhase.Paused;
         await state.WriteStateAsync();
+        await WithdrawCreditAsync(rollout);
         return Status(rollout);
     }
 
@@ -215,6 +216,7 @@ public sealed partial class RolloutGrain(
         rollout.Message = "backfill cancelled by the operator; items not re-embedded keep being served through their route";
         rollout.FinishedAt = time.GetUtcNow();
         await state.WriteStateAsync();
+        await WithdrawCreditAsync(rollout);
         return Status(rollout);
     }
 
@@ -232,6 +234,7 @@ public sealed partial class RolloutGrain(
         rollout.Message = $"rolled back: queries and uploads use {rollout.From} again";
         await state.WriteStateAsync();
         await DropReminderAsync();
+        await WithdrawCreditAsync(rollout);
         LogFinished(rollout.Id, rollout.Phase);
         return Status(rollout);
     }
@@ -244,6 +247,7 @@ public sealed partial class RolloutGrain(
         var before = rollout.Phase;
         rollout.Phase = RolloutPhase.Backfilled;
         await state.WriteStateAsync();
+        await WithdrawCreditAsync(rollout);
         try
         {
             var dropped = 0L;
@@ -289,6 +293,27 @@ public sealed partial class RolloutGrain(
     private async Task DropReminderAsync()
     {
         if (await this.GetReminder(ResumeReminder) is { } reminder) await this.UnregisterReminder(reminder);
+    }
+
+    /// <summary>
+    /// Takes back from every gallery of <paramref name="rollout"/> the credit it has not spent, so that a pause, cancel,
+    /// rollback or commit stops the backfill within the batches in flight. Grants run ahead of the workers whenever the
+    /// budget exceeds what they embed (without a budget, every round grants each gallery <see cref="UnlimitedCredit"/>).
+    /// A gallery that cannot be reached is logged; its credit runs out or is withdrawn by the next action.
+    /// </summary>
+    private async Task WithdrawCreditAsync(RolloutRecord rollout)
+    {
+        foreach (var key in rollout.Galleries.Keys.ToList())
+        {
+            try
+            {
+                await GrainFactory.GetGrain<IGalleryGrain>(key).WithdrawBackfillCreditAsync(rollout.Id);
+            }
+            catch (Exception ex) when (ex is not ObjectDisposedException)
+            {
+                LogGalleryFailed(ex, rollout.Id, key);
+            }
+        }
     }
 
     private RolloutRecord RequireActive() =>
@@ -624,7 +649,9 @@ public sealed partial class RolloutGrain(
                 var key = unfinished[i];
                 try
                 {
-                    var order = new BackfillOrder(rollout.Id, rollout.From, rollout.To, rollout.Request.Policy, rollout.Request.Threshold, rollout.Request.MaxFraction, credits[i], rollout.Route, rollout.Request.PromoteAfterHits);
+                    // A pause or cancel that arrived during this round (at an await) grants nothing more.
+                    var credit = rollout.Phase == RolloutPhase.Backfilling ? credits[i] : 0;
+                    var order = new BackfillOrder(rollout.Id, rollout.From, rollout.To, rollout.Request.Policy, rollout.Request.Threshold, rollout.Request.MaxFraction, credit, rollout.Route, rollout.Request.PromoteAfterHits);
                     var progress = await GrainFactory.GetGrain<IGalleryGrain>(key).BackfillAsync(order);
                     changed |= !rollout.Galleries.TryGetValue(key, out var before) || before != progress;
                     rollout.Galleries[key] = progress;

@@ -345,6 +345,44 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
     }
 
     /// <summary>
+    /// Without a budget every round grants each gallery 256 items, far more than the workers embed in a round, so the
+    /// galleries hold credit well ahead of the work. A pause must still stop the backfill within the batches in flight
+    /// (the grants are withdrawn), and a resume start it again.
+    /// </summary>
+    [Fact]
+    public async Task Pause_StopsAnUnbudgetedBackfillWithinTheBatchesInFlight_AndResumeRestartsIt()
+    {
+        await fixture.SettleAsync();
+        var target = await fixture.RegisterRotatedAsync("rotated-pause", seed: 33);
+        var total = 0;
+        foreach (var (user, gallery, _, _) in RolloutFixture.Galleries) total += (await fixture.As(user).GetStatsAsync(gallery)).Items;
+        async Task<int> Converted()
+        {
+            var n = 0;
+            foreach (var (user, gallery, _, _) in RolloutFixture.Galleries) n += (await fixture.As(user).GetStatsAsync(gallery)).ItemsByModelVersion.GetValueOrDefault(target);
+            return n;
+        }
+
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.Full, SampleSize: 100));
+        var running = await fixture.WaitForPhaseAsync(s => s.Done >= 100 || s.Phase is not (RolloutPhase.Calibrating or RolloutPhase.Backfilling), TimeSpan.FromMinutes(2));
+        Assert.Equal(RolloutPhase.Backfilling, running.Phase);
+        Assert.Equal(RolloutPhase.Paused, (await Operator.RolloutActionAsync("pause")).Phase);
+
+        // Batches in flight when the pause arrived (at most 2 x 16 per gallery) land within seconds; then nothing moves.
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        var settled = await Converted();
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Assert.Equal(settled, await Converted());
+        Assert.True(settled < total - 300, $"{settled} of {total} items re-embedded although the backfill was paused at {running.Done}");
+
+        Assert.Equal(RolloutPhase.Backfilling, (await Operator.RolloutActionAsync("resume")).Phase);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (await Converted() < settled + 32 && DateTime.UtcNow < deadline) await Task.Delay(250);
+        Assert.True(await Converted() >= settled + 32, "the backfill did not start again after the resume");
+        Assert.Equal(RolloutPhase.RolledBack, (await Operator.RolloutActionAsync("rollback")).Phase);
+    }
+
+    /// <summary>
     /// A slow full backfill (4 items/s over 900 items) while a user keeps finding the same photos: the items among the
     /// first 10 results of three searches are re-embedded next, long before the policy's order would reach most of them.
     /// </summary>
