@@ -192,24 +192,23 @@ public static class EvaluationApp
         return command;
     }
 
+    /// <summary>The labeled folder and model directories of the <c>folder</c> and <c>system-folder</c> commands, described for each.</summary>
+    private static (Option<DirectoryInfo> Images, Option<DirectoryInfo> Old, Option<DirectoryInfo[]> New) FolderInputs(string imagesUse, string oldUse, string newDescription) =>
+    (
+        new Option<DirectoryInfo>("--images")
+        {
+            Description = "the labeled images: one sub-folder per label (its name is the label) holding JPEG or PNG files" + imagesUse,
+            Required = true,
+        },
+        new Option<DirectoryInfo>("--old") { Description = "the old version: a directory with model.onnx and manifest.json, " + oldUse, Required = true },
+        new Option<DirectoryInfo[]>("--new") { Description = newDescription, Required = true, AllowMultipleArgumentsPerToken = true });
+
     private static Command FolderCommand()
     {
-        var images = new Option<DirectoryInfo>("--images")
-        {
-            Description = "the labeled images: one sub-folder per label (its name is the label) holding JPEG or PNG files",
-            Required = true,
-        };
-        var oldModel = new Option<DirectoryInfo>("--old")
-        {
-            Description = "the old version: a directory with model.onnx and manifest.json, as the system registers them (e.g. a version of the zoo)",
-            Required = true,
-        };
-        var newModels = new Option<DirectoryInfo[]>("--new")
-        {
-            Description = "a new version to upgrade to, a directory like --old's; repeat for several upgrades",
-            Required = true,
-            AllowMultipleArgumentsPerToken = true,
-        };
+        var (images, oldModel, newModels) = FolderInputs(
+            "",
+            "as the system registers them (e.g. a version of the zoo)",
+            "a new version to upgrade to, a directory like --old's; repeat for several upgrades");
         var galleries = GalleriesOption(new UserProtocol().Galleries);
         var command = new Command("folder",
             "evaluate old → each new version offline on any folder of labeled images: every image embedded by every model as an upload is, dealt to simulated users, 21-point curves and the report")
@@ -314,22 +313,10 @@ public static class EvaluationApp
 
     private static Command SystemFolderCommand()
     {
-        var images = new Option<DirectoryInfo>("--images")
-        {
-            Description = "the labeled images: one sub-folder per label (its name is the label) holding JPEG or PNG files, uploaded as they are",
-            Required = true,
-        };
-        var oldModel = new Option<DirectoryInfo>("--old")
-        {
-            Description = "the old version: a directory with model.onnx and manifest.json, registered over HTTP and made current before the ingest",
-            Required = true,
-        };
-        var newModels = new Option<DirectoryInfo[]>("--new")
-        {
-            Description = "a new version to roll out, a directory like --old's; repeat for several upgrades",
-            Required = true,
-            AllowMultipleArgumentsPerToken = true,
-        };
+        var (images, oldModel, newModels) = FolderInputs(
+            ", uploaded as they are",
+            "registered over HTTP and made current before the ingest",
+            "a new version to roll out, a directory like --old's; repeat for several upgrades");
         var galleries = GalleriesOption(4);
         var points = new Option<string>("--points") { Description = "backfill shares at which to pause and measure, comma-separated", DefaultValueFactory = _ => "0,0.25,0.5,0.75,1" };
         var port = new Option<int>("--port") { Description = "the silo's HTTP port (Azurite takes port+10..)", DefaultValueFactory = _ => new SystemOptions().BasePort };

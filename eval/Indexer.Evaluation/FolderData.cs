@@ -455,7 +455,13 @@ public static class FolderEvaluation
     }
 
     /// <summary>One upgrade's dataset: every user's gallery and queries as model <paramref name="oldModel"/> and model <paramref name="newModel"/> of the pool embedded them.</summary>
-    public static EvaluationDataset Build(FolderPool pool, int oldModel, int newModel, IReadOnlyList<SimulatedUser> users, string description)
+    /// <param name="pool">The embedded images.</param>
+    /// <param name="oldModel">The old model's index in the pool.</param>
+    /// <param name="newModel">The new model's index in the pool.</param>
+    /// <param name="users">The users' galleries and queries (pool indices).</param>
+    /// <param name="description">How the report describes the data.</param>
+    /// <param name="itemId">The id each pool index goes by; the pool's own (the relative path) when null.</param>
+    public static EvaluationDataset Build(FolderPool pool, int oldModel, int newModel, IReadOnlyList<SimulatedUser> users, string description, Func<int, string>? itemId = null)
     {
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(users);
@@ -463,7 +469,7 @@ public static class FolderEvaluation
         var dNew = pool.Models[newModel].OutputDimension;
         var galleries = users.Select(user => new EvaluationGallery(
             user.Name,
-            user.Items.Select(pool.ItemId).ToArray(),
+            user.Items.Select(itemId ?? pool.ItemId).ToArray(),
             user.Items.Select(pool.Label).ToArray(),
             pool.Rows(oldModel, user.Items),
             pool.Rows(newModel, user.Items),

@@ -154,22 +154,8 @@ public sealed class FolderSystemSource : SystemSource
     public override EvaluationDataset Reference(string oldName, string newName, IReadOnlyList<SimulatedUser> users)
     {
         ArgumentNullException.ThrowIfNull(users);
-        var oldModel = ModelIndex(oldName);
-        var newModel = ModelIndex(newName);
-        var dOld = Pool.Models[oldModel].OutputDimension;
-        var dNew = Pool.Models[newModel].OutputDimension;
-        var galleries = users.Select(user => new EvaluationGallery(
-            user.Name,
-            user.Items.Select(ItemId).ToArray(),
-            user.Items.Select(Pool.Label).ToArray(),
-            Pool.Rows(oldModel, user.Items),
-            Pool.Rows(newModel, user.Items),
-            user.Queries.Select(Pool.Label).ToArray(),
-            Pool.Rows(oldModel, user.Queries),
-            Pool.Rows(newModel, user.Queries),
-            dOld,
-            dNew)).ToArray();
-        return new EvaluationDataset(oldName, newName, Data + $", the running system's {users.Count} galleries", galleries);
+        // The models are found by version, so the dataset's names are oldName and newName; the items go by their upload ids.
+        return FolderEvaluation.Build(Pool, ModelIndex(oldName), ModelIndex(newName), users, Data + $", the running system's {users.Count} galleries", ItemId);
     }
 
     /// <inheritdoc />
