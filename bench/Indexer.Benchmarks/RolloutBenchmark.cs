@@ -106,7 +106,7 @@ public static class RolloutBenchmark
             index.Apply(new SegmentRecord($"item-{i}", hash, "old", 0, new Dictionary<string, string>(), vector));
         }
 
-        var map = LinearMap.FromWeights(MapKind.Ridge, dimension, dimension, RandomOrthogonal.Create(dimension, 3));
+        var map = EmbeddingMap.FromWeights(MapKind.Ridge, dimension, dimension, RandomOrthogonal.Create(dimension, 3));
         index.SetRoutes("new", [new IndexRoute("old", RouteKind.Mapped, map)]); // warm-up
         var started = Stopwatch.GetTimestamp();
         index.SetRoutes("new", [new IndexRoute("old", RouteKind.Mapped, map)]);

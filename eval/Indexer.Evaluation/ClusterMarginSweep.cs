@@ -89,7 +89,7 @@ public static class ClusterMarginSweep
         return outcomes;
     }
 
-    private static Outcome Upgrade(EvaluationGallery gallery, LinearMap map, float oldJoin, float newJoin, float margin, NamedMemberPolicy policy)
+    private static Outcome Upgrade(EvaluationGallery gallery, EmbeddingMap map, float oldJoin, float newJoin, float margin, NamedMemberPolicy policy)
     {
         var (dOld, dNew) = (gallery.OldDimension, gallery.NewDimension);
         var ids = gallery.ItemIds;

@@ -454,7 +454,7 @@ public static class SystemEvaluation
             var models = host.Services.GetRequiredService<BlobModelStore>();
             var route = status.Route;
             var map = route == RouteKind.Mapped
-                ? LinearMapCodec.Decode(await models.GetMapAsync(from, to, CancellationToken.None) ?? throw new InvalidOperationException($"no map stored for {from} -> {to}"))
+                ? EmbeddingMapCodec.Decode(await models.GetMapAsync(from, to, CancellationToken.None) ?? throw new InvalidOperationException($"no map stored for {from} -> {to}"))
                 : null;
             // The predictor the galleries ordered the backfill by (GalleryGrain.ScoreAsync): for old items served as stored, the
             // direct one (stored vector against new) when the calibration fitted it; otherwise the one of the mapped vector.
@@ -753,7 +753,7 @@ public static class SystemEvaluation
         private Comparison Compare(
             string oldName, string newName,
             IReadOnlyList<Dictionary<string, float[]>> storedOld, IReadOnlyList<Dictionary<string, float[]>> storedNew,
-            float[][][] oldQueries, float[][][] newQueries, LinearMap? map, CompatibilityPredictor predictor,
+            float[][][] oldQueries, float[][][] newQueries, EmbeddingMap? map, CompatibilityPredictor predictor,
             IReadOnlyList<(double Requested, Measured Measured)> measured, UpgradeEvaluationOptions offlineOptions)
         {
             var heads = source.Reference(oldName, newName, users);

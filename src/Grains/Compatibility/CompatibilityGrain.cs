@@ -86,7 +86,7 @@ public sealed partial class CompatibilityGrain(
             oldVectors.SelectMany(v => v).ToArray(), newVectors.SelectMany(v => v).ToArray(), oldVectors.Count, source.Dimension, target.Dimension));
         var (fit, predictor) = (upgrade.Map, upgrade.MappedPredictor);
         // The map, predictors and score calibration first: a report in state always has them in storage.
-        await models.PutMapAsync(from, to, LinearMapCodec.Encode(fit.Best), CancellationToken.None);
+        await models.PutMapAsync(from, to, EmbeddingMapCodec.Encode(fit.Best), CancellationToken.None);
         await models.PutPredictorAsync(from, to, CompatibilityPredictorCodec.Encode(predictor), CancellationToken.None);
         if (upgrade.DirectPredictor is { } direct) await models.PutDirectPredictorAsync(from, to, CompatibilityPredictorCodec.Encode(direct), CancellationToken.None);
         await models.PutScoreCalibrationAsync(from, to, ScoreCalibrationCodec.Encode(upgrade.Scores), CancellationToken.None);

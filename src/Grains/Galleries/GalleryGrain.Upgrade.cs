@@ -78,19 +78,19 @@ public sealed partial class GalleryGrain
                 switch (route.Kind)
                 {
                     case RouteKind.Compatible:
-                        routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension)));
+                        routes.Add(new IndexRoute(route.From, route.Kind, EmbeddingMap.Identity(dimension)));
                         break;
                     case RouteKind.Mapped:
                         var bytes = await models.GetMapAsync(route.From, route.To, CancellationToken.None)
                             ?? throw new InvalidOperationException($"the serving plan maps {route.From} to {route.To}, but no map is stored");
-                        routes.Add(new IndexRoute(route.From, route.Kind, LinearMapCodec.Decode(bytes)));
+                        routes.Add(new IndexRoute(route.From, route.Kind, EmbeddingMapCodec.Decode(bytes)));
                         break;
                     case RouteKind.OwnSpace:
                         var scores = await models.GetScoreCalibrationAsync(route.From, route.To, CancellationToken.None)
                             ?? throw new InvalidOperationException($"the serving plan serves {route.From} in its own space, but no score calibration into {route.To} is stored");
                         // The map too, when the upgrade has one: clusters need the old items in the new space.
-                        var carry = await models.GetMapAsync(route.From, route.To, CancellationToken.None) is { } map ? LinearMapCodec.Decode(map) : null;
-                        routes.Add(new IndexRoute(route.From, route.Kind, LinearMap.Identity(dimension), ScoreCalibrationCodec.Decode(scores), carry));
+                        var carry = await models.GetMapAsync(route.From, route.To, CancellationToken.None) is { } map ? EmbeddingMapCodec.Decode(map) : null;
+                        routes.Add(new IndexRoute(route.From, route.Kind, EmbeddingMap.Identity(dimension), ScoreCalibrationCodec.Decode(scores), carry));
                         break;
                 }
             }

@@ -13,7 +13,7 @@ namespace Indexer.Grains.Galleries;
 /// <see cref="Carry"/>, the upgrade's fitted map, gives an own-space item a vector of the routed version where one is
 /// needed without a query (clustering, a search by that item).
 /// </summary>
-public sealed record IndexRoute(string From, RouteKind Kind, LinearMap Map, ScoreCalibration? Scores = null, LinearMap? Carry = null);
+public sealed record IndexRoute(string From, RouteKind Kind, EmbeddingMap Map, ScoreCalibration? Scores = null, EmbeddingMap? Carry = null);
 
 /// <summary>
 /// The in-memory view of a gallery: its items and one exact vector index per model version. An item holds a vector in

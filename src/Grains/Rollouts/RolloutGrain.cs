@@ -486,7 +486,7 @@ public sealed partial class RolloutGrain(
         var mapBytes = report is not null
             ? await ServiceProvider.GetRequiredService<Storage.BlobModelStore>().GetMapAsync(rollout.From, rollout.To, CancellationToken.None)
             : null;
-        var map = mapBytes is null ? null : Search.Maps.LinearMapCodec.Decode(mapBytes);
+        var map = mapBytes is null ? null : Search.Maps.EmbeddingMapCodec.Decode(mapBytes);
         var labelIds = kept.Select(k => k.Item.Metadata!["label"]).Distinct(StringComparer.Ordinal).Select((label, i) => (label, i)).ToDictionary(p => p.label, p => p.i, StringComparer.Ordinal);
         var labels = kept.Select(k => labelIds[k.Item.Metadata!["label"]]).ToArray();
         var oldDimension = kept[0].Item.Vector.Length;
@@ -556,7 +556,7 @@ public sealed partial class RolloutGrain(
                 if (known && (firstMap ?? secondMap) is not null)
                 {
                     var carry = firstMap is null ? secondMap! : secondMap is null ? firstMap : firstMap.Then(secondMap);
-                    await models.PutMapAsync(route.From, rollout.To, Search.Maps.LinearMapCodec.Encode(carry), CancellationToken.None);
+                    await models.PutMapAsync(route.From, rollout.To, Search.Maps.EmbeddingMapCodec.Encode(carry), CancellationToken.None);
                 }
 
                 await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(route.From);
@@ -574,15 +574,15 @@ public sealed partial class RolloutGrain(
                 ? await MapAsync(models, route.From, rollout.From) ?? throw new InvalidOperationException($"no map is stored for {route.From} -> {rollout.From}")
                 : null;
             var composed = first is null ? last! : last is null ? first : first.Then(last);
-            await models.PutMapAsync(route.From, rollout.To, Search.Maps.LinearMapCodec.Encode(composed), CancellationToken.None);
+            await models.PutMapAsync(route.From, rollout.To, Search.Maps.EmbeddingMapCodec.Encode(composed), CancellationToken.None);
             chained.Add(new VersionRoute(route.From, rollout.To, RouteKind.Mapped));
         }
 
         return chained;
     }
 
-    private static async Task<Search.Maps.LinearMap?> MapAsync(Storage.BlobModelStore models, string from, string to) =>
-        await models.GetMapAsync(from, to, CancellationToken.None) is { } bytes ? Search.Maps.LinearMapCodec.Decode(bytes) : null;
+    private static async Task<Search.Maps.EmbeddingMap?> MapAsync(Storage.BlobModelStore models, string from, string to) =>
+        await models.GetMapAsync(from, to, CancellationToken.None) is { } bytes ? Search.Maps.EmbeddingMapCodec.Decode(bytes) : null;
 
     /// <summary>The stored score calibration of an upgrade; the identity when none was fitted (calibrations before they were).</summary>
     /// <summary>

@@ -13,15 +13,25 @@ public sealed record AgreementSummary(int Count, double Mean, double Min, double
 }
 
 /// <summary>One fitted candidate and how well it did on the held-out items.</summary>
-public sealed record MapCandidate(LinearMap Map, AgreementSummary HeldOut);
+public sealed record MapCandidate(EmbeddingMap Map, AgreementSummary HeldOut);
 
 /// <summary>The chosen map (best mean held-out agreement) and every candidate that was tried.</summary>
-public sealed record MapFit(LinearMap Best, AgreementSummary HeldOut, IReadOnlyList<MapCandidate> Candidates);
+/// <param name="Best">The chosen kind of map, refitted on every calibration item.</param>
+/// <param name="HeldOut">Its agreement on the held-out items, as fitted without them (the figure it was chosen by).</param>
+/// <param name="Candidates">Every candidate and its held-out agreement.</param>
+/// <param name="OutOfFoldAgreements">
+/// Each calibration item's agreement under a map fitted the same way on the other items only (k-fold). This is the
+/// agreement an item the map never saw gets, which is what a compatibility predictor must learn: on the items a map
+/// was fitted on, its agreement is higher than anywhere else, and for a <see cref="MapKind.Local"/> map, whose anchors
+/// are those items, close to 1.
+/// </param>
+public sealed record MapFit(EmbeddingMap Best, AgreementSummary HeldOut, IReadOnlyList<MapCandidate> Candidates, IReadOnlyList<double> OutOfFoldAgreements);
 
 /// <summary>
 /// Fits a map h from an old model's space to a new one's on a calibration sample: the same items embedded by both
-/// models. Candidates are the identity and an orthogonal (Procrustes) map, where the dimensions agree, and ridge
-/// regression for a few penalties; the one with the best mean agreement on held-out items wins.
+/// models. Candidates are the identity and an orthogonal (Procrustes) map, where the dimensions agree, ridge
+/// regression for a few penalties, and the best of those with a <see cref="LocalCorrection"/> learnt from the fitted
+/// items; the one with the best mean agreement on held-out items wins.
 /// </summary>
 public static class MapFitter
 {
@@ -56,34 +66,115 @@ public static class MapFitter
         var trainOld = Gather(oldVectors, train, oldDimension);
         var trainNew = Gather(newVectors, train, newDimension);
 
-        var candidates = new List<LinearMap>();
-        if (oldDimension == newDimension)
-        {
-            candidates.Add(LinearMap.Identity(oldDimension));
-            candidates.Add(FitOrthogonal(trainOld, trainNew, train.Length, oldDimension));
-        }
-
-        var gram = DenseMath.TransposeTimes(trainOld, trainOld, train.Length, oldDimension, oldDimension);
-        var cross = DenseMath.TransposeTimes(trainOld, trainNew, train.Length, oldDimension, newDimension);
-        foreach (var penalty in ridgePenalties ?? DefaultRidgePenalties)
-        {
-            candidates.Add(FitRidge(gram, cross, oldDimension, newDimension, penalty));
-        }
-
-        var scored = new List<MapCandidate>(candidates.Count);
         var oldArray = oldVectors.ToArray();
         var newArray = newVectors.ToArray();
-        foreach (var map in candidates)
+        var penalties = ridgePenalties ?? DefaultRidgePenalties;
+        var scored = Candidates(trainOld, trainNew, train.Length, oldDimension, newDimension, penalties)
+            .Select(map => new MapCandidate(map, AgreementSummary.Of(Agreements(map, oldArray, newArray, heldOut))))
+            .ToList();
+        var linear = scored.MaxBy(c => c.HeldOut.Mean)!;
+        var local = linear.Map.WithCorrection(Correction(linear.Map, trainOld, trainNew, train.Length));
+        scored.Add(new MapCandidate(local, AgreementSummary.Of(Agreements(local, oldArray, newArray, heldOut))));
+
+        // Chosen on the held-out items, then refitted on every item: a local map gains most from more anchors.
+        var best = scored[^1].HeldOut.Mean >= linear.HeldOut.Mean + LocalMargin ? scored[^1] : linear;
+        var final = FitLike(best.Map, linear.Map, oldArray, newArray, count);
+        var outOfFold = OutOfFold(best.Map, linear.Map, oldArray, newArray, count, oldDimension, newDimension, seed);
+        return new MapFit(final, best.HeldOut, scored, outOfFold);
+    }
+
+    /// <summary>
+    /// How much better on held-out items (mean agreement) the local candidate must be than the best linear one to be
+    /// chosen: it costs more to apply and to store, and a compatible model's identity should stay the identity.
+    /// </summary>
+    public const double LocalMargin = 0.005;
+
+    /// <summary>Folds of <see cref="MapFit.OutOfFoldAgreements"/>.</summary>
+    public const int Folds = 5;
+
+    /// <summary>The linear candidates fitted on the given rows: identity and orthogonal (equal dimensions), then ridge per penalty.</summary>
+    private static List<EmbeddingMap> Candidates(float[] trainOld, float[] trainNew, int n, int oldDimension, int newDimension, IReadOnlyList<double> penalties)
+    {
+        var candidates = new List<EmbeddingMap>();
+        if (oldDimension == newDimension)
         {
-            scored.Add(new MapCandidate(map, AgreementSummary.Of(Agreements(map, oldArray, newArray, heldOut))));
+            candidates.Add(EmbeddingMap.Identity(oldDimension));
+            candidates.Add(FitOrthogonal(trainOld, trainNew, n, oldDimension));
         }
 
-        var best = scored.MaxBy(c => c.HeldOut.Mean)!;
-        return new MapFit(best.Map, best.HeldOut, scored);
+        var gram = DenseMath.TransposeTimes(trainOld, trainOld, n, oldDimension, oldDimension);
+        var cross = DenseMath.TransposeTimes(trainOld, trainNew, n, oldDimension, newDimension);
+        foreach (var penalty in penalties) candidates.Add(FitRidge(gram, cross, oldDimension, newDimension, penalty));
+        return candidates;
+    }
+
+    /// <summary>The residuals new − h(old) of the fitted items, as anchors of a correction on top of <paramref name="linear"/>.</summary>
+    private static LocalCorrection Correction(EmbeddingMap linear, float[] trainOld, float[] trainNew, int n)
+    {
+        int dIn = linear.InputDimension, dOut = linear.OutputDimension;
+        var residuals = new float[n * dOut];
+        var mapped = new float[dOut];
+        for (var i = 0; i < n; i++)
+        {
+            linear.Apply(trainOld.AsSpan(i * dIn, dIn), mapped);
+            var target = trainNew.AsSpan(i * dOut, dOut);
+            var residual = residuals.AsSpan(i * dOut, dOut);
+            for (var j = 0; j < dOut; j++) residual[j] = target[j] - mapped[j];
+        }
+
+        return new LocalCorrection((float[])trainOld.Clone(), residuals, n, dIn, dOut);
+    }
+
+    /// <summary>
+    /// A map fitted the way <paramref name="chosen"/> was, on other rows: the same linear candidate (kind and penalty)
+    /// and, for a local map, a correction whose anchors are these rows.
+    /// </summary>
+    private static EmbeddingMap FitLike(EmbeddingMap chosen, EmbeddingMap linear, float[] oldRows, float[] newRows, int n)
+    {
+        int oldDimension = linear.InputDimension, newDimension = linear.OutputDimension;
+        var refitted = linear.Kind switch
+        {
+            MapKind.Identity => EmbeddingMap.Identity(oldDimension),
+            MapKind.Orthogonal => FitOrthogonal(oldRows, newRows, n, oldDimension),
+            _ => FitRidge(
+                DenseMath.TransposeTimes(oldRows, oldRows, n, oldDimension, oldDimension),
+                DenseMath.TransposeTimes(oldRows, newRows, n, oldDimension, newDimension),
+                oldDimension, newDimension, linear.Regularisation),
+        };
+        return chosen.Kind == MapKind.Local ? refitted.WithCorrection(Correction(refitted, oldRows, newRows, n)) : refitted;
+    }
+
+    /// <summary>
+    /// Each item's agreement under a map of the chosen kind refitted on the other folds: the same candidate for a linear
+    /// map; for a local one, the same linear base refitted plus a correction whose anchors are the other folds' items.
+    /// </summary>
+    private static double[] OutOfFold(EmbeddingMap chosen, EmbeddingMap linear, float[] oldRows, float[] newRows, int count, int oldDimension, int newDimension, int seed)
+    {
+        var result = new double[count];
+        if (chosen.Kind == MapKind.Identity)
+        {
+            var all = Enumerable.Range(0, count).ToArray();
+            Agreements(chosen, oldRows, newRows, all).CopyTo(result, 0);
+            return result;
+        }
+
+        var order = Enumerable.Range(0, count).ToArray();
+        new Random(unchecked(seed + 1)).Shuffle(order);
+        for (var fold = 0; fold < Folds; fold++)
+        {
+            var test = order.Where((_, k) => k % Folds == fold).ToArray();
+            var train = order.Where((_, k) => k % Folds != fold).ToArray();
+            if (test.Length == 0 || train.Length < 2) continue;
+            var refitted = FitLike(chosen, linear, Gather(oldRows, train, oldDimension), Gather(newRows, train, newDimension), train.Length);
+            var agreements = Agreements(refitted, oldRows, newRows, test);
+            for (var k = 0; k < test.Length; k++) result[test[k]] = agreements[k];
+        }
+
+        return result;
     }
 
     /// <summary>Cosine between h(old) and new for each listed item.</summary>
-    public static double[] Agreements(LinearMap map, ReadOnlySpan<float> oldVectors, ReadOnlySpan<float> newVectors, IReadOnlyList<int> items)
+    public static double[] Agreements(EmbeddingMap map, ReadOnlySpan<float> oldVectors, ReadOnlySpan<float> newVectors, IReadOnlyList<int> items)
     {
         var mapped = new float[map.OutputDimension];
         var result = new double[items.Count];
@@ -98,14 +189,14 @@ public static class MapFitter
         return result;
     }
 
-    private static LinearMap FitOrthogonal(float[] oldRows, float[] newRows, int n, int dimension)
+    private static EmbeddingMap FitOrthogonal(float[] oldRows, float[] newRows, int n, int dimension)
     {
         var m = DenseMath.TransposeTimes(oldRows, newRows, n, dimension, dimension);
         var w = DenseMath.NearestOrthogonal(m, dimension);
-        return LinearMap.FromWeights(MapKind.Orthogonal, dimension, dimension, Array.ConvertAll(w, x => (float)x));
+        return EmbeddingMap.FromWeights(MapKind.Orthogonal, dimension, dimension, Array.ConvertAll(w, x => (float)x));
     }
 
-    private static LinearMap FitRidge(double[] gram, double[] cross, int oldDimension, int newDimension, double penalty)
+    private static EmbeddingMap FitRidge(double[] gram, double[] cross, int oldDimension, int newDimension, double penalty)
     {
         var trace = 0.0;
         for (var i = 0; i < oldDimension; i++) trace += gram[i * oldDimension + i];
@@ -113,7 +204,7 @@ public static class MapFitter
         var regularised = (double[])gram.Clone();
         for (var i = 0; i < oldDimension; i++) regularised[i * oldDimension + i] += lambda;
         var w = DenseMath.SolveSymmetricPositiveDefinite(regularised, cross, oldDimension, newDimension);
-        return LinearMap.FromWeights(MapKind.Ridge, oldDimension, newDimension, Array.ConvertAll(w, x => (float)x), penalty);
+        return EmbeddingMap.FromWeights(MapKind.Ridge, oldDimension, newDimension, Array.ConvertAll(w, x => (float)x), penalty);
     }
 
     private static float[] Gather(ReadOnlySpan<float> rows, int[] indices, int dimension)

@@ -25,9 +25,9 @@ public sealed record UpgradeFit(MapFit Map, CompatibilityPredictor MappedPredict
         ArgumentNullException.ThrowIfNull(newVectors);
         var map = MapFitter.Fit(oldVectors, newVectors, count, oldDimension, newDimension);
         var all = Enumerable.Range(0, count).ToArray();
-        var mapped = CompatibilityPredictor.Fit(oldVectors, MapFitter.Agreements(map.Best, oldVectors, newVectors, all), oldDimension);
+        var mapped = CompatibilityPredictor.Fit(oldVectors, map.OutOfFoldAgreements, oldDimension);
         var direct = oldDimension == newDimension
-            ? CompatibilityPredictor.Fit(oldVectors, MapFitter.Agreements(LinearMap.Identity(oldDimension), oldVectors, newVectors, all), oldDimension)
+            ? CompatibilityPredictor.Fit(oldVectors, MapFitter.Agreements(EmbeddingMap.Identity(oldDimension), oldVectors, newVectors, all), oldDimension)
             : null;
         return new UpgradeFit(map, mapped, direct, ScoreCalibration.Fit(oldVectors, oldDimension, newVectors, newDimension, count));
     }

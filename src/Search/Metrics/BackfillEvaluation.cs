@@ -26,7 +26,7 @@ public sealed class BackfillEvaluation
     /// The map h serving old vectors in the new space; null serves them as they are (h = identity), which needs equal
     /// dimensions.
     /// </param>
-    public BackfillEvaluation(EvaluationDataset dataset, LinearMap? map = null)
+    public BackfillEvaluation(EvaluationDataset dataset, EmbeddingMap? map = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         if (map is null && dataset.OldDimension != dataset.NewDimension)
@@ -41,7 +41,7 @@ public sealed class BackfillEvaluation
 
         Dataset = dataset;
         UsesMap = map is not null;
-        Map = map ?? LinearMap.Identity(dataset.OldDimension);
+        Map = map ?? EmbeddingMap.Identity(dataset.OldDimension);
         _galleries = new GalleryScores[dataset.Galleries.Count];
         _mapped = new float[dataset.Galleries.Count][];
         Parallel.For(0, _galleries.Length, g =>
@@ -63,7 +63,7 @@ public sealed class BackfillEvaluation
     public EvaluationDataset Dataset { get; }
 
     /// <summary>The map h serving old vectors; the identity when none was given.</summary>
-    public LinearMap Map { get; }
+    public EmbeddingMap Map { get; }
 
     /// <summary>False when old vectors are served as they are (no map was given).</summary>
     public bool UsesMap { get; }
@@ -135,7 +135,7 @@ public sealed class BackfillEvaluation
         return BackfillCurve.Create(order, points, CrossModel.OldOld, CrossModel.NewNew, epsilon);
     }
 
-    private static float[] Apply(LinearMap map, ReadOnlySpan<float> oldVectors, int count)
+    private static float[] Apply(EmbeddingMap map, ReadOnlySpan<float> oldVectors, int count)
     {
         var mapped = new float[count * map.OutputDimension];
         for (var i = 0; i < count; i++)

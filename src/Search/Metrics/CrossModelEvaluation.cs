@@ -40,7 +40,7 @@ public static class CrossModelEvaluation
     /// <param name="newDimension">Dimension of the new model's vectors.</param>
     /// <param name="map">A fitted map h from old to new space, for the M(new, h(old)) row; null to skip it.</param>
     public static CrossModelTable Evaluate(
-        ReadOnlySpan<float> oldVectors, ReadOnlySpan<float> newVectors, IReadOnlyList<int> labels, int oldDimension, int newDimension, LinearMap? map = null)
+        ReadOnlySpan<float> oldVectors, ReadOnlySpan<float> newVectors, IReadOnlyList<int> labels, int oldDimension, int newDimension, EmbeddingMap? map = null)
     {
         var count = labels.Count;
         var self = Enumerable.Range(0, count).ToArray();

@@ -236,7 +236,7 @@ public static class UpgradeEvaluation
             MapMultiplyAddsPerItem: options.UseMap ? map.MultiplyAddsPerItem : 0,
             OldBytesPerItem: dOld * sizeof(float),
             NewBytesPerItem: dNew * sizeof(float),
-            MapBytes: options.UseMap ? map.Weights.Length * sizeof(float) : 0);
+            MapBytes: options.UseMap ? map.ParameterCount * sizeof(float) : 0);
 
         var result = new UpgradeResult
         {
@@ -304,8 +304,8 @@ public static class UpgradeEvaluation
         MapFit? fit = options.UseMap
             ? MapFitter.Fit(calibrationOld, calibrationNew, calibrationCount, dOld, dNew, options.MapHeldOutFraction, options.RidgePenalties, options.Seed)
             : null;
-        var map = fit?.Best ?? LinearMap.Identity(dOld);
-        var calibrationAgreement = MapFitter.Agreements(map, calibrationOld, calibrationNew, Enumerable.Range(0, calibrationCount).ToArray());
+        var map = fit?.Best ?? EmbeddingMap.Identity(dOld);
+        var calibrationAgreement = fit?.OutOfFoldAgreements ?? MapFitter.Agreements(map, calibrationOld, calibrationNew, Enumerable.Range(0, calibrationCount).ToArray());
         var predictor = CompatibilityPredictor.Fit(calibrationOld, calibrationAgreement, dOld, options.Seed);
         var predicted = new double[galleries.Count][];
         Parallel.For(0, galleries.Count, g =>
@@ -342,4 +342,4 @@ public static class UpgradeEvaluation
 /// count, the map fit (null without a map) and the map used, the predictor, and each gallery item's predicted compatibility.
 /// </summary>
 public sealed record UpgradeCalibration(
-    int[][] Items, int Count, MapFit? Fit, LinearMap Map, CompatibilityPredictor Predictor, double[][] Predicted);
+    int[][] Items, int Count, MapFit? Fit, EmbeddingMap Map, CompatibilityPredictor Predictor, double[][] Predicted);

@@ -28,7 +28,7 @@ public sealed class CompatibilityPredictorTests
             for (var j = 0; j < d; j++) row[j] = centres[cluster * d + j] + (float)(0.6 * Gaussian(random));
             VectorMath.NormalizeInPlace(row);
         }
-        var rotation = LinearMap.FromWeights(MapKind.Orthogonal, d, d, RandomOrthogonal.Create(d, 22));
+        var rotation = EmbeddingMap.FromWeights(MapKind.Orthogonal, d, d, RandomOrthogonal.Create(d, 22));
         var @new = new float[n * d];
         for (var i = 0; i < n; i++)
         {
@@ -44,8 +44,7 @@ public sealed class CompatibilityPredictorTests
         }
 
         var fit = MapFitter.Fit(old.AsSpan(0, calibration * d), @new.AsSpan(0, calibration * d), calibration, d, d);
-        var calibrationAgreement = MapFitter.Agreements(fit.Best, old, @new, Enumerable.Range(0, calibration).ToArray());
-        var predictor = CompatibilityPredictor.Fit(old.AsSpan(0, calibration * d), calibrationAgreement, d);
+        var predictor = CompatibilityPredictor.Fit(old.AsSpan(0, calibration * d), fit.OutOfFoldAgreements, d);
 
         var rest = Enumerable.Range(calibration, n - calibration).ToArray();
         var predicted = rest.Select(i => predictor.Predict(old.AsSpan(i * d, d))).ToArray();
@@ -53,8 +52,12 @@ public sealed class CompatibilityPredictorTests
 
         var auc = RankStatistics.RocAuc(predicted.Select(p => -p).ToArray(), rest.Select(i => incompatible[i]).ToArray());
         Assert.True(auc >= 0.9, $"ROC AUC of 'incompatible' against the predicted score: {auc:F3} ({incompatible.Count(x => x)} of {n} incompatible; {predictor.Kind}, held-out Spearman {predictor.HeldOutSpearman:F3})");
-        Assert.True(RankStatistics.Spearman(predicted, actual) > 0.5, "predicted and true agreement rank items alike");
-        Assert.True(predictor.HeldOutSpearman > 0.5, $"the predictor reports its own held-out quality ({predictor.Kind}: {predictor.HeldOutSpearman:F3})");
+        // Values, not ranks: the compatible items' true agreement differs only by noise near 1 (the ranks among them
+        // mean nothing), so the check is that the predictor puts each item near its true agreement.
+        var error = predicted.Select((p, k) => Math.Abs(p - actual[k])).Average();
+        Assert.True(error < 0.1, $"mean |predicted - true agreement| {error:F3} ({fit.Best.Kind} map)");
+        // Positive and clearly above chance; ranks among the compatible majority are noise here too (see above).
+        Assert.True(predictor.HeldOutSpearman > 0.3, $"the predictor reports its own held-out quality ({predictor.Kind}: {predictor.HeldOutSpearman:F3})");
     }
 
     [Fact]

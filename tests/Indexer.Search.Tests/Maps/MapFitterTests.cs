@@ -71,7 +71,7 @@ public sealed class MapFitterTests
     }
 
     [Fact]
-    public void Fit_NewSpaceIsAGeneralLinearMapWithNoise_RidgeBeatsTheBestRotation()
+    public void Fit_NewSpaceIsAGeneralEmbeddingMapWithNoise_RidgeBeatsTheBestRotation()
     {
         const int n = 800, d = 32, q = 24;
         var old = Embeddings(n, d, seed: 4);
@@ -121,7 +121,7 @@ public sealed class MapFitterTests
     [Fact]
     public void Apply_NormalisesAndChecksDimensions()
     {
-        var map = LinearMap.FromWeights(MapKind.Ridge, 2, 2, [2, 0, 0, 2]);
+        var map = EmbeddingMap.FromWeights(MapKind.Ridge, 2, 2, [2, 0, 0, 2]);
 
         var y = map.Apply([3f, 4f]);
 
@@ -144,45 +144,45 @@ public sealed class SampleAllocationTests
         Assert.Equal(expected, SampleAllocation.Allocate(available, total));
 }
 
-public sealed class LinearMapCodecTests
+public sealed class EmbeddingMapCodecTests
 {
     [Fact]
     public void RoundTrip_KeepsKindDimensionsPenaltyAndWeights()
     {
         var weights = Enumerable.Range(0, 12).Select(i => i * 0.25f - 1).ToArray();
-        var map = LinearMap.FromWeights(MapKind.Ridge, 4, 3, weights, 0.01);
+        var map = EmbeddingMap.FromWeights(MapKind.Ridge, 4, 3, weights, 0.01);
 
-        var decoded = LinearMapCodec.Decode(LinearMapCodec.Encode(map));
+        var decoded = EmbeddingMapCodec.Decode(EmbeddingMapCodec.Encode(map));
 
         Assert.Equal(MapKind.Ridge, decoded.Kind);
         Assert.Equal((4, 3), (decoded.InputDimension, decoded.OutputDimension));
         Assert.Equal(0.01, decoded.Regularisation);
         Assert.Equal(weights, decoded.Weights.ToArray());
-        Assert.Equal(MapKind.Identity, LinearMapCodec.Decode(LinearMapCodec.Encode(LinearMap.Identity(8))).Kind);
+        Assert.Equal(MapKind.Identity, EmbeddingMapCodec.Decode(EmbeddingMapCodec.Encode(EmbeddingMap.Identity(8))).Kind);
     }
 
     [Fact]
     public void Decode_CorruptTruncatedOrForeignBytes_Throws()
     {
-        var bytes = LinearMapCodec.Encode(LinearMap.FromWeights(MapKind.Orthogonal, 2, 2, [0, 1, 1, 0]));
+        var bytes = EmbeddingMapCodec.Encode(EmbeddingMap.FromWeights(MapKind.Orthogonal, 2, 2, [0, 1, 1, 0]));
         var flipped = bytes.ToArray();
         flipped[30] ^= 0x40;
 
-        Assert.Throws<InvalidDataException>(() => LinearMapCodec.Decode(flipped));
-        Assert.Throws<InvalidDataException>(() => LinearMapCodec.Decode(bytes.AsSpan(0, bytes.Length - 5)));
-        Assert.Throws<InvalidDataException>(() => LinearMapCodec.Decode("not a map at all, just some text bytes here"u8));
+        Assert.Throws<InvalidDataException>(() => EmbeddingMapCodec.Decode(flipped));
+        Assert.Throws<InvalidDataException>(() => EmbeddingMapCodec.Decode(bytes.AsSpan(0, bytes.Length - 5)));
+        Assert.Throws<InvalidDataException>(() => EmbeddingMapCodec.Decode("not a map at all, just some text bytes here"u8));
     }
 }
 
-public sealed class LinearMapChainTests
+public sealed class EmbeddingMapChainTests
 {
     [Fact]
     public void Then_ComposesTwoMapsIntoOne_ThatGivesTheSameVectorsAsApplyingBoth()
     {
         var random = new Random(8);
         float[] Weights(int rows, int columns) => Enumerable.Range(0, rows * columns).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
-        var first = LinearMap.FromWeights(MapKind.Ridge, 6, 5, Weights(6, 5), 0.01);
-        var second = LinearMap.FromWeights(MapKind.Orthogonal, 5, 4, Weights(5, 4));
+        var first = EmbeddingMap.FromWeights(MapKind.Ridge, 6, 5, Weights(6, 5), 0.01);
+        var second = EmbeddingMap.FromWeights(MapKind.Orthogonal, 5, 4, Weights(5, 4));
         var chained = first.Then(second);
 
         Assert.Equal(6, chained.InputDimension);
@@ -196,8 +196,8 @@ public sealed class LinearMapChainTests
             for (var j = 0; j < 4; j++) Assert.Equal(expected[j], actual[j], 5);
         }
 
-        Assert.Same(second, LinearMap.Identity(5).Then(second));
-        Assert.Same(first, first.Then(LinearMap.Identity(5)));
+        Assert.Same(second, EmbeddingMap.Identity(5).Then(second));
+        Assert.Same(first, first.Then(EmbeddingMap.Identity(5)));
         Assert.Throws<ArgumentException>(() => second.Then(first));
     }
 }

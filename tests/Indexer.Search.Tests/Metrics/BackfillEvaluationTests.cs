@@ -105,7 +105,7 @@ public sealed class BackfillEvaluationTests
         }
 
         var dataset = new EvaluationDataset("a", "b", "random", galleries);
-        var map = LinearMap.FromWeights(MapKind.Ridge, d, d, Vectors(random, d, d));
+        var map = EmbeddingMap.FromWeights(MapKind.Ridge, d, d, Vectors(random, d, d));
         var table = new BackfillEvaluation(dataset, map).CrossModel;
 
         RetrievalReport Expected(Func<EvaluationGallery, float[]> queries, Func<EvaluationGallery, float[]> items) =>
@@ -189,7 +189,7 @@ public sealed class BackfillEvaluationTests
         var gallery = new EvaluationGallery("u", ["a"], [0], [1, 0], [1, 0, 0], [0], [1, 0], [1, 0, 0], 2, 3);
         var dataset = new EvaluationDataset("a", "b", "x", [gallery]);
         Assert.Throws<ArgumentException>(() => new BackfillEvaluation(dataset)); // 2-d old vectors need a map into 3-d
-        Assert.Throws<ArgumentException>(() => new BackfillEvaluation(dataset, LinearMap.Identity(2)));
+        Assert.Throws<ArgumentException>(() => new BackfillEvaluation(dataset, EmbeddingMap.Identity(2)));
     }
 
     private static RetrievalReport Average(RetrievalReport[] reports)

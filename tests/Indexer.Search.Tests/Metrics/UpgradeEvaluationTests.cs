@@ -126,7 +126,7 @@ public sealed class UpgradeEvaluationTests : IClassFixture<UpgradeEvaluationTest
         // Stretch the first four axes, where the class centres differ: the same images, better separated.
         var weights = new float[d * d];
         for (var i = 0; i < d; i++) weights[i * d + i] = i < 4 ? 3f : 0.5f;
-        var map = LinearMap.FromWeights(MapKind.Ridge, d, d, weights);
+        var map = EmbeddingMap.FromWeights(MapKind.Ridge, d, d, weights);
         var galleries = Enumerable.Range(0, 3).Select(g =>
         {
             var (labels, old) = Blobs(random, 60, d, 4);
@@ -218,7 +218,7 @@ public sealed class UpgradeEvaluationTests : IClassFixture<UpgradeEvaluationTest
 
         public UpgradeResult Result { get; }
 
-        public LinearMap Map { get; }
+        public EmbeddingMap Map { get; }
 
         private static (int[] Labels, float[] Old, float[] New) Images(Random random, int count, double[,] centres, double[,] oldProjection, double[,] newProjection)
         {

@@ -40,7 +40,7 @@ public sealed class BackboneMapTests(Xunit.Abstractions.ITestOutputHelper output
         var old = Features.Value;
         var rotation = RandomOrthogonal.Create(d, seed: 11);
         var @new = new float[old.Length];
-        var rotate = LinearMap.FromWeights(MapKind.Orthogonal, d, d, rotation);
+        var rotate = EmbeddingMap.FromWeights(MapKind.Orthogonal, d, d, rotation);
         for (var i = 0; i < Images; i++) rotate.Apply(old.AsSpan(i * d, d), @new.AsSpan(i * d, d));
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -64,7 +64,7 @@ public sealed class BackboneMapTests(Xunit.Abstractions.ITestOutputHelper output
         const int d = 512, calibration = Images / 2;
         var bag = LabeledImages.ClassNames.ToList().IndexOf("Bag");
         var old = Features.Value;
-        var rotate = LinearMap.FromWeights(MapKind.Orthogonal, d, d, RandomOrthogonal.Create(d, seed: 12));
+        var rotate = EmbeddingMap.FromWeights(MapKind.Orthogonal, d, d, RandomOrthogonal.Create(d, seed: 12));
         var random = new Random(13);
         var @new = new float[old.Length];
         var isBag = new bool[Images];
@@ -100,7 +100,7 @@ public sealed class BackboneMapTests(Xunit.Abstractions.ITestOutputHelper output
     {
         const int d = 512;
         var old = Features.Value;
-        var rotate = LinearMap.FromWeights(MapKind.Orthogonal, d, d, RandomOrthogonal.Create(d, seed: 14));
+        var rotate = EmbeddingMap.FromWeights(MapKind.Orthogonal, d, d, RandomOrthogonal.Create(d, seed: 14));
         var @new = new float[old.Length];
         for (var i = 0; i < Images; i++) rotate.Apply(old.AsSpan(i * d, d), @new.AsSpan(i * d, d));
         var labels = Enumerable.Range(0, Images).Select(i => (int)SampleImages.Images.Labels[i]).ToArray();

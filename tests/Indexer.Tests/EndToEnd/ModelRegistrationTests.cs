@@ -121,7 +121,7 @@ public sealed class ModelRegistrationTests(SiloFixture fixture)
         Assert.True(report.Candidates.Single(c => c.Kind == "Identity").HeldOutMean < 0.5, "without a map the versions disagree");
         Assert.Equal(report, await upgrade.GetReportAsync());
         var stored = await fixture.Host.Services.GetRequiredService<BlobModelStore>().GetMapAsync("v1", "v1-rotated-cal", CancellationToken.None);
-        var map = Search.Maps.LinearMapCodec.Decode(stored);
+        var map = Search.Maps.EmbeddingMapCodec.Decode(stored);
         Assert.Equal(report.MapKind, map.Kind.ToString());
         var worker = fixture.Host.Services.GetRequiredService<IGrainFactory>().GetGrain<IEmbeddingWorkerGrain>(0);
         var image = SampleImages.Images.EncodePng(1999);

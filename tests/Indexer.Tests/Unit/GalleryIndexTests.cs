@@ -76,7 +76,7 @@ public sealed class GalleryIndexTests
         // v2 = v1 rotated: through the exact map, a v2 query must rank v1-only items exactly as the v1 query ranks them.
         const int dimension = 8;
         var rotation = Search.RandomOrthogonal.Create(dimension, seed: 4);
-        var map = Search.Maps.LinearMap.FromWeights(Search.Maps.MapKind.Orthogonal, dimension, dimension, rotation);
+        var map = Search.Maps.EmbeddingMap.FromWeights(Search.Maps.MapKind.Orthogonal, dimension, dimension, rotation);
         var random = new Random(9);
         float[] RandomVector() => Enumerable.Range(0, dimension).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         var oldOnly = new GalleryIndex();
@@ -109,7 +109,7 @@ public sealed class GalleryIndexTests
         index.Apply(Record("old", "v1", 1, 0));
         index.Apply(Record("other", "v0", 0, 1, 0));
         index.Apply(Record("new", "v2", 0, 1));
-        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.Compatible, Search.Maps.LinearMap.Identity(2))]);
+        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.Compatible, Search.Maps.EmbeddingMap.Identity(2))]);
 
         var result = index.Search(new QueryEmbedding("v2", [1, 0]), 10);
         Assert.Equal(["old", "new"], result.Matches.Select(m => m.ItemId));
@@ -134,7 +134,7 @@ public sealed class GalleryIndexTests
         index.Apply(Record("new", "v2", 0, 0, 1));
         // v1 scores read 0.1 lower in v2's scale: a v1 cosine of 1 is worth 0.9 there.
         var scores = Search.Maps.ScoreCalibration.FromKnotValues([-1f, 1f], [-1.1f, 0.9f]);
-        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.OwnSpace, Search.Maps.LinearMap.Identity(2), scores)]);
+        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.OwnSpace, Search.Maps.EmbeddingMap.Identity(2), scores)]);
 
         Assert.Equal(["v1"], index.OwnSpaceVersions());
         var both = index.Search(new QueryEmbedding("v2", [0.6f, 0, 0.8f], new Dictionary<string, float[]> { ["v1"] = [1, 0] }), 10);
@@ -167,8 +167,8 @@ public sealed class GalleryIndexTests
         index.Apply(Record("old", "v1", 1, 0));
         index.Apply(Record("new", "v2", 0, 0, 1));
         // v1 (2-d) into v2 (3-d): x -> (0, x0, x1)
-        var carry = Search.Maps.LinearMap.FromWeights(Search.Maps.MapKind.Ridge, 2, 3, [0, 1, 0, 0, 0, 1]);
-        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.OwnSpace, Search.Maps.LinearMap.Identity(2), Search.Maps.ScoreCalibration.Identity, carry)]);
+        var carry = Search.Maps.EmbeddingMap.FromWeights(Search.Maps.MapKind.Ridge, 2, 3, [0, 1, 0, 0, 0, 1]);
+        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.OwnSpace, Search.Maps.EmbeddingMap.Identity(2), Search.Maps.ScoreCalibration.Identity, carry)]);
 
         Assert.True(index.TryGetVector("old", "v2", out var carried));
         Assert.Equal("v2", carried.ModelVersion);
@@ -185,7 +185,7 @@ public sealed class GalleryIndexTests
         var index = new GalleryIndex();
         index.Apply(Record("old", "v1", 1, 0));
         index.Apply(Record("new", "v2", 0, 0, 1));
-        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.OwnSpace, Search.Maps.LinearMap.Identity(2), Search.Maps.ScoreCalibration.Identity)]);
+        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.OwnSpace, Search.Maps.EmbeddingMap.Identity(2), Search.Maps.ScoreCalibration.Identity)]);
 
         var ex = Assert.Throws<IndexerException>(() => index.Search(new QueryEmbedding("v2", [0, 0, 1], new Dictionary<string, float[]> { ["v1"] = [1, 0, 0] }), 5));
         Assert.Equal(IndexerErrorCode.InvalidArgument, ex.Code);
