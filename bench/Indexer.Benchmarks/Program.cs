@@ -23,6 +23,7 @@ public static class Program
                 "embed" => PipelineBenchmark.RunEmbed(rest),
                 "ingest" => PipelineBenchmark.RunIngest(rest),
                 "rollout" => RolloutBenchmark.Run(rest),
+                "map" => RolloutBenchmark.RunMapCost(rest),
                 "cluster" => ClusterBenchmark.Run(rest),
                 _ => UnknownCommand(args[0]),
             };
@@ -51,6 +52,7 @@ public static class Program
         writer.WriteLine($"  {PipelineBenchmark.EmbedUsage}");
         writer.WriteLine($"  {PipelineBenchmark.IngestUsage}");
         writer.WriteLine($"  {RolloutBenchmark.Usage}");
+        writer.WriteLine($"  {RolloutBenchmark.MapUsage}");
         writer.WriteLine($"  {ClusterBenchmark.Usage}");
     }
 }

@@ -92,27 +92,50 @@ public static class RolloutBenchmark
         return 0;
     }
 
-    /// <summary>Carrying 10k old items into the new space through a 512x512 map (what a gallery does at activation) against embedding them.</summary>
-    private static void MapCost()
+    public const string MapUsage = "map [--anchors 800]   cost of carrying a gallery into the new space through a linear map and a local one";
+
+    /// <summary>The map-cost part alone (<c>map</c>): no silo, one thread, a few seconds.</summary>
+    public static int RunMapCost(string[] args)
+    {
+        var anchors = Options.Int(args, "--anchors", 800, min: 1);
+        MapCost(anchors);
+        return 0;
+    }
+
+    /// <summary>
+    /// Carrying 10k old items into the new space (what a gallery does at activation) through a 512x512 linear map, and
+    /// through the same map with a local correction of <paramref name="anchors"/> anchors (the calibration sample's
+    /// size by default), against embedding them.
+    /// </summary>
+    private static void MapCost(int anchors = 800)
     {
         const int count = 10_000, dimension = 512;
         var random = new Random(1);
         var index = new GalleryIndex();
         var hash = new string('a', 64);
-        for (var i = 0; i < count; i++)
+        float[] UnitVector()
         {
             var vector = new float[dimension];
             for (var j = 0; j < dimension; j++) vector[j] = (float)(random.NextDouble() - 0.5);
-            index.Apply(new SegmentRecord($"item-{i}", hash, "old", 0, new Dictionary<string, string>(), vector));
+            VectorMath.NormalizeInPlace(vector);
+            return vector;
         }
 
-        var map = EmbeddingMap.FromWeights(MapKind.Ridge, dimension, dimension, RandomOrthogonal.Create(dimension, 3));
-        index.SetRoutes("new", [new IndexRoute("old", RouteKind.Mapped, map)]); // warm-up
-        var started = Stopwatch.GetTimestamp();
-        index.SetRoutes("new", [new IndexRoute("old", RouteKind.Mapped, map)]);
-        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        Console.WriteLine($"mapping a gallery: {count} items x {dimension}x{dimension} map in {seconds * 1000:F0} ms = {count / seconds:F0} items/s on one thread " +
-            $"({map.MultiplyAddsPerItem} multiply-adds per item)");
+        for (var i = 0; i < count; i++) index.Apply(new SegmentRecord($"item-{i}", hash, "old", 0, new Dictionary<string, string>(), UnitVector()));
+
+        var linear = EmbeddingMap.FromWeights(MapKind.Ridge, dimension, dimension, RandomOrthogonal.Create(dimension, 3));
+        var residuals = new float[anchors * dimension];
+        for (var i = 0; i < residuals.Length; i++) residuals[i] = (float)(0.1 * (random.NextDouble() - 0.5));
+        var local = linear.WithCorrection(new LocalCorrection(Enumerable.Range(0, anchors).SelectMany(_ => UnitVector()).ToArray(), residuals, anchors, dimension, dimension));
+        foreach (var (name, map) in new[] { ("linear", linear), ($"local ({anchors} anchors)", local) })
+        {
+            index.SetRoutes("new", [new IndexRoute("old", RouteKind.Mapped, map)]); // warm-up
+            var started = Stopwatch.GetTimestamp();
+            index.SetRoutes("new", [new IndexRoute("old", RouteKind.Mapped, map)]);
+            var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            Console.WriteLine($"mapping a gallery, {name} map: {count} items x {dimension}x{dimension} in {seconds * 1000:F0} ms = {count / seconds:F0} items/s on one thread " +
+                $"({map.MultiplyAddsPerItem:N0} multiply-adds per item)");
+        }
     }
 
     private static async Task<(TimeSpan Total, TimeSpan ToActivation, TimeSpan ActivationToAnswer)> TimeToFirstNewQueryAsync(
