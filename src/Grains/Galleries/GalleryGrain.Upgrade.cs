@@ -12,7 +12,7 @@ namespace Indexer.Grains.Galleries;
 public sealed partial class GalleryGrain
 {
     /// <summary>Items per backfill worker call: the embedding pipeline's micro-batch.</summary>
-    private const int BackfillBatch = 16;
+    internal const int BackfillBatch = 16;
 
     /// <summary>How long a gallery trusts its copy of the serving plan before asking the registry again.</summary>
     private static readonly TimeSpan PlanLifetime = TimeSpan.FromSeconds(2);

@@ -87,7 +87,6 @@ public sealed partial class RolloutGrain(
     private readonly CancellationTokenSource _deactivating = new();
     private Task? _loop;
     private RolloutRecord? _loopFor;
-    private double _carry;
 
     private RolloutRecord? Current => state.State.Current;
 
@@ -628,7 +627,7 @@ public sealed partial class RolloutGrain(
     private async Task BackfillAsync(RolloutRecord rollout)
     {
         var keys = rollout.GalleryKeys ?? [];
-        var next = 0;
+        var budget = new BackfillBudget(GalleryGrain.BackfillBatch);
         while (!_deactivating.IsCancellationRequested && ReferenceEquals(rollout, Current) && rollout.Phase is RolloutPhase.Backfilling or RolloutPhase.Paused)
         {
             DelayDeactivation(TimeSpan.FromMinutes(2));
@@ -642,7 +641,7 @@ public sealed partial class RolloutGrain(
                 break;
             }
 
-            var credits = Credits(rollout, unfinished.Count, ref next);
+            var credits = Credits(rollout, unfinished.Count, budget);
             var changed = false;
             for (var i = 0; i < unfinished.Count; i++)
             {
@@ -680,8 +679,8 @@ public sealed partial class RolloutGrain(
         }
     }
 
-    /// <summary>This round's item grants, one per unfinished gallery: the budget spread evenly, fractions carried over.</summary>
-    private int[] Credits(RolloutRecord rollout, int galleries, ref int next)
+    /// <summary>This round's item grants, one per unfinished gallery: the budget in whole batches (<see cref="BackfillBudget"/>).</summary>
+    private static int[] Credits(RolloutRecord rollout, int galleries, BackfillBudget budget)
     {
         var credits = new int[galleries];
         if (rollout.Phase == RolloutPhase.Paused) return credits;
@@ -691,12 +690,7 @@ public sealed partial class RolloutGrain(
             return credits;
         }
 
-        _carry += rate * Round.TotalSeconds;
-        var total = (int)Math.Floor(_carry);
-        _carry -= total;
-        for (var i = 0; i < total; i++) credits[(next + i) % galleries]++;
-        next = (next + total) % galleries;
-        return credits;
+        return budget.Grant(rate, Round, galleries);
     }
 
     private void Observe(RolloutRecord rollout)
