@@ -104,7 +104,8 @@ public sealed class BlobClusterStore
     /// <summary>
     /// Writes <paramref name="galleryKey"/>'s document if the stored blob is still the one whose ETag is
     /// <paramref name="expectedETag"/> (null: only if there is none yet). Returns the new ETag, or null when someone else
-    /// wrote the document meanwhile (nothing is written then).
+    /// wrote another document meanwhile (nothing is written then). When the condition fails but the blob already holds
+    /// this very document (a retried write whose first try was stored), that is success and its ETag is returned.
     /// </summary>
     public async Task<string?> TryWriteAsync<T>(string galleryKey, T document, string? expectedETag, CancellationToken ct)
     {
@@ -116,13 +117,30 @@ public sealed class BlobClusterStore
             Metadata = new Dictionary<string, string> { [ChecksumMetadata] = checksum },
             Conditions = expectedETag is null ? new BlobRequestConditions { IfNoneMatch = ETag.All } : new BlobRequestConditions { IfMatch = new ETag(expectedETag) },
         };
+        BlobClient blob = container.GetBlobClient(BlobName(galleryKey));
         try
         {
-            Response<BlobContentInfo> response = await container.GetBlobClient(BlobName(galleryKey))
-                .UploadAsync(BinaryData.FromBytes(bytes), options, ct).ConfigureAwait(false);
+            Response<BlobContentInfo> response = await blob.UploadAsync(BinaryData.FromBytes(bytes), options, ct).ConfigureAwait(false);
             return response.Value.ETag.ToString();
         }
         catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            // The client retries a write whose answer was lost (a timeout under load). When the first try was stored,
+            // the retry's condition fails against our own write: the blob then holds exactly this document, and the
+            // write succeeded. Only a different document means someone else wrote.
+            return await StoredETagIfSameAsync(blob, checksum, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The blob's ETag when it holds the document with <paramref name="checksum"/>; null when it holds another or none.</summary>
+    private static async Task<string?> StoredETagIfSameAsync(BlobClient blob, string checksum, CancellationToken ct)
+    {
+        try
+        {
+            Response<BlobProperties> properties = await blob.GetPropertiesAsync(conditions: null, ct).ConfigureAwait(false);
+            return properties.Value.Metadata.TryGetValue(ChecksumMetadata, out string? stored) && stored == checksum ? properties.Value.ETag.ToString() : null;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
         {
             return null;
         }

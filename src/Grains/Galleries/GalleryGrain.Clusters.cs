@@ -638,6 +638,10 @@ public sealed partial class GalleryGrain
                 _clustersDirty = false;
                 return;
             }
+            catch (IndexerException ex) when (ex.Code == IndexerErrorCode.Conflict)
+            {
+                return; // another activation owns the clusters (SaveClustersAsync said so); this one is leaving
+            }
             catch (Exception ex) when (ex is not ObjectDisposedException)
             {
                 LogClusterSaveRetry(ex, _key.ToString(), delay);

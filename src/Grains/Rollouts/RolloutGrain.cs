@@ -7,6 +7,7 @@ using Indexer.Grains.Galleries;
 using Indexer.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Orleans.Storage;
 
 namespace Indexer.Grains.Rollouts;
 
@@ -358,6 +359,15 @@ public sealed partial class RolloutGrain(
         {
             if (rollout.Phase == RolloutPhase.Calibrating) await ActivateAsync(rollout);
             if (rollout.Phase == RolloutPhase.Backfilling) await BackfillAsync(rollout);
+        }
+        catch (InconsistentStateException ex) when (!_deactivating.IsCancellationRequested)
+        {
+            // The stored record is not the one this activation last wrote: a write was stored but its answer lost (the
+            // client retried it against the new ETag), or another activation wrote. This copy is stale, and every later
+            // write would fail the same way, for ever. Leave: the next call (or the reminder) activates a copy that reads
+            // the stored record and carries on from it; the galleries keep their own progress.
+            LogStateStale(ex, rollout.Id);
+            DeactivateOnIdle();
         }
         catch (Exception ex) when (!_deactivating.IsCancellationRequested)
         {
@@ -726,6 +736,9 @@ public sealed partial class RolloutGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout {Id} failed while {Phase}")]
     private partial void LogRunFailed(Exception ex, string id, RolloutPhase phase);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout {RolloutId}: its stored record changed under this activation; it deactivates and the next one reads the record and carries on")]
+    private partial void LogStateStale(Exception ex, string rolloutId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Clustering thresholds for {Version} were not derived; it clusters with the configured ones")]
     private partial void LogClusteringNotDerived(Exception ex, string version);

@@ -433,6 +433,40 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         Assert.Equal(RolloutPhase.RolledBack, (await Operator.RolloutActionAsync("rollback")).Phase);
     }
 
+    /// <summary>
+    /// The rollout's stored record changes under its activation in the middle of a backfill, as when a write was stored
+    /// but its answer lost and the client retried it (seen in the 20-gallery harness run): every later write of that
+    /// activation fails its ETag condition. The rollout must not stall on it; a fresh activation carries on.
+    /// </summary>
+    [Fact]
+    public async Task ARolloutWhoseStoredRecordChangesUnderIt_CarriesOnToTheEnd()
+    {
+        await fixture.SettleAsync();
+        var target = await fixture.RegisterRotatedAsync("rotated-stale", seed: 37);
+        await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.Full, MaxItemsPerSecond: 40, SampleSize: 100));
+        await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating && (s.Done > 0 || s.Phase != RolloutPhase.Backfilling), TimeSpan.FromMinutes(2));
+
+        // Store the record again as it is: same content, new ETag.
+        var services = fixture.Host.Services;
+        var container = services.GetRequiredService<Azure.Storage.Blobs.BlobServiceClient>()
+            .GetBlobContainerClient(Grains.IndexerServiceCollectionExtensions.ContainerName(services, Grains.IndexerStorageNames.GrainStateContainer));
+        var name = await container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "rollout", CancellationToken.None).Select(b => b.Name).SingleAsync();
+        var blob = container.GetBlobClient(name);
+        var stored = (await blob.DownloadContentAsync()).Value;
+        await blob.UploadAsync(stored.Content, new Azure.Storage.Blobs.Models.BlobUploadOptions
+        {
+            HttpHeaders = new Azure.Storage.Blobs.Models.BlobHttpHeaders { ContentType = stored.Details.ContentType },
+            Metadata = stored.Details.Metadata,
+        });
+
+        var done = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Backfilling, TimeSpan.FromMinutes(2));
+        Assert.Equal(RolloutPhase.Backfilled, done.Phase);
+        Assert.Equal(done.Scored, done.Selected); // a full backfill: every item
+        Assert.Equal(done.Selected, done.Done);
+        Assert.Equal(0, done.Failed);
+        Assert.Equal(RolloutPhase.RolledBack, (await Operator.RolloutActionAsync("rollback")).Phase);
+    }
+
     [Fact]
     public async Task Retire_IsRefusedForAVersionInUse_AndARetiredVersionCannotBeRolledOut()
     {
