@@ -226,7 +226,7 @@ public static class ReportWriter
             var k = u.Costs;
             var macs = k.MapMultiplyAddsPerItem.ToString("N0", CultureInfo.InvariantCulture);
             md.AppendLine($"| {u.Name} | calibration sample | {F(k.CalibrationPassesPerItem, 3)} | – | – | – |");
-            md.AppendLine($"| {u.Name} | map only | {F(k.MapOnlyPassesPerItem, 3)} | {macs} | {k.NewBytesPerItem} (map weights: {k.MapBytes.ToString("N0", CultureInfo.InvariantCulture)} B once) | {P((u.CrossModel.NewMapped ?? u.CrossModel.NewOld).MeanAveragePrecision)} |");
+            md.AppendLine($"| {u.Name} | map only | {F(k.MapOnlyPassesPerItem, 3)} | {macs} | {k.NewBytesPerItem} (map: {k.MapBytes.ToString("N0", CultureInfo.InvariantCulture)} B once) | {P((u.CrossModel.NewMapped ?? u.CrossModel.NewOld).MeanAveragePrecision)} |");
             md.AppendLine($"| {u.Name} | lazy, τ = {F(u.CompatibilityThreshold, 2)} | {F(k.LazyPassesPerItem, 3)} (with calibration: {F(k.LazyTotalPassesPerItem, 3)}) | {macs} on the rest | {k.NewBytesPerItem} | {P(u.Lazy.MeanAveragePrecision)} |");
             md.AppendLine($"| {u.Name} | full re-index | {F(k.FullBackfillPassesPerItem, 3)} | 0 | {k.NewBytesPerItem} | {P(u.CrossModel.NewNew.MeanAveragePrecision)} |");
         }

@@ -53,7 +53,7 @@ public sealed record UpgradeEvaluationOptions
 /// <param name="MapMultiplyAddsPerItem">Multiply-adds of applying h to one old vector (0 for the identity).</param>
 /// <param name="OldBytesPerItem">Bytes of one stored old vector (float32).</param>
 /// <param name="NewBytesPerItem">Bytes of one stored new or mapped vector (float32).</param>
-/// <param name="MapBytes">Bytes of the map's weights, stored once per upgrade.</param>
+/// <param name="MapBytes">Bytes of the map (its weights and, for a local map, its anchors and residuals), stored once per upgrade.</param>
 public sealed record UpgradeCosts(
     double CalibrationPassesPerItem,
     double MapOnlyPassesPerItem,
