@@ -52,6 +52,7 @@ public static class EvaluationApp
         root.Subcommands.Add(SystemFolderCommand());
         root.Subcommands.Add(RenderCommand());
         root.Subcommands.Add(ClusterMarginsCommand());
+        root.Subcommands.Add(OrdersCommand());
         return root;
     }
 
@@ -432,6 +433,59 @@ public static class EvaluationApp
             return Ok;
         }));
         return command;
+    }
+
+    private static Command OrdersCommand()
+    {
+        var galleries = GalleriesOption(new UserProtocol().Galleries);
+        var neighbours = new Option<int>("--neighbours")
+        {
+            Description = "probes (calibration items' new vectors) per item for the score deviation",
+            DefaultValueFactory = _ => ScoreDeviation.DefaultNeighbours,
+        };
+        var command = new Command("orders", "offline: the backfilling curves of v1 → each v2 ordered by agreement, by score deviation (predicted and true) and by marginal gain on the queries, as a Markdown table on stdout")
+        {
+            ZooOption, CacheOption, DatasetOption, NewOption, galleries, GallerySizeOption, QueriesOption, SeedOption, CalibrationOption, neighbours,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            var zoo = parse.GetValue(ZooOption)!.FullName;
+            var protocol = Protocol(parse, galleries);
+            var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), TextWriter.Null);
+            var users = protocol.Deal(pool.Count);
+            var oldHead = ModelZoo.LoadHead(zoo, ModelZoo.V1);
+            var options = Options(parse);
+            Console.WriteLine("# Backfill orders on the Fashion-MNIST model zoo");
+            Console.WriteLine();
+            Console.WriteLine($"Produced by `{CommandLine(parse)}`. {protocol.Describe()}; calibration {options.CalibrationSize} items; the map and predictor as in the report (README.md). " +
+                "Every order re-embeds least compatible first; area, β*(1%) and M(β) are on mAP, macro over users.");
+            Console.WriteLine();
+            Console.WriteLine("| upgrade | order by | needs | area / full | β*(1%) | max NFR@1 | mAP at β = 10% | at 30% | full | Spearman with true deviation |");
+            Console.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var version in NewVersions(parse, zoo))
+            {
+                var dataset = ZooDatasets.Build(ModelZoo.V1, oldHead, version, ModelZoo.LoadHead(zoo, version), pool, users, "orders");
+                foreach (var row in OrderingStudy.Run(dataset, options, parse.GetValue(neighbours)))
+                {
+                    var summary = row.Summary;
+                    var points = row.Curve.Points;
+                    Console.WriteLine(
+                        $"| {row.Upgrade} | {row.Order} | {Needs(row.Needs)} | {Targets.P(summary.AreaFraction)}% | {Targets.P(summary.BetaStar, 0)}% | {Targets.P(row.Curve.MaxNegativeFlipRate1)}% | " +
+                        $"{Targets.P(points[2].MeanAveragePrecision)} | {Targets.P(points[6].MeanAveragePrecision)} | {Targets.P(points[^1].MeanAveragePrecision)} | " +
+                        $"{(double.IsNaN(row.SpearmanWithTrueDeviation) ? "—" : Targets.F(row.SpearmanWithTrueDeviation, 3))} |");
+                }
+            }
+
+            return Ok;
+        }));
+        return command;
+
+        static string Needs(OrderingStudy.Needs needs) => needs switch
+        {
+            OrderingStudy.Needs.OldVectors => "old vectors (the system)",
+            OrderingStudy.Needs.NewModelOnEveryItem => "new model on every item",
+            _ => "queries and labels",
+        };
     }
 
     private static Command RenderCommand()

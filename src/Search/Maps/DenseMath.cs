@@ -14,16 +14,17 @@ public static class DenseMath
     public static double[] TransposeTimes(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int n, int p, int q)
     {
         var result = new double[p * q];
+        var rowB = new double[q];
         for (var r = 0; r < n; r++)
         {
             var rowA = a.Slice(r * p, p);
-            var rowB = b.Slice(r * q, q);
+            TensorPrimitives.ConvertChecked<float, double>(b.Slice(r * q, q), rowB);
             for (var i = 0; i < p; i++)
             {
                 double ai = rowA[i];
                 if (ai == 0) continue;
-                var offset = i * q;
-                for (var j = 0; j < q; j++) result[offset + j] += ai * rowB[j];
+                var resultRow = result.AsSpan(i * q, q);
+                TensorPrimitives.MultiplyAdd<double>(rowB, ai, resultRow, resultRow);
             }
         }
 

@@ -25,7 +25,14 @@ public sealed record MapCandidate(EmbeddingMap Map, AgreementSummary HeldOut);
 /// was fitted on, its agreement is higher than anywhere else, and for a <see cref="MapKind.Local"/> map, whose anchors
 /// are those items, close to 1.
 /// </param>
-public sealed record MapFit(EmbeddingMap Best, AgreementSummary HeldOut, IReadOnlyList<MapCandidate> Candidates, IReadOnlyList<double> OutOfFoldAgreements);
+public sealed record MapFit(EmbeddingMap Best, AgreementSummary HeldOut, IReadOnlyList<MapCandidate> Candidates, IReadOnlyList<double> OutOfFoldAgreements)
+{
+    /// <summary>
+    /// Each calibration item's h(old) under the map of its fold (the vectors behind <see cref="OutOfFoldAgreements"/>),
+    /// count x new dimension, row-major: how the item would be served had it not been in the sample.
+    /// </summary>
+    public ReadOnlyMemory<float> OutOfFoldMapped { get; init; }
+}
 
 /// <summary>
 /// Fits a map h from an old model's space to a new one's on a calibration sample: the same items embedded by both
@@ -80,7 +87,14 @@ public static class MapFitter
         var best = scored[^1].HeldOut.Mean >= linear.HeldOut.Mean + LocalMargin ? scored[^1] : linear;
         var final = FitLike(best.Map, linear.Map, oldArray, newArray, count);
         var outOfFold = OutOfFold(best.Map, linear.Map, oldArray, newArray, count, oldDimension, newDimension, seed);
-        return new MapFit(final, best.HeldOut, scored, outOfFold);
+        var agreements = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            var target = newArray.AsSpan(i * newDimension, newDimension);
+            agreements[i] = VectorMath.Dot(outOfFold.AsSpan(i * newDimension, newDimension), target) / Math.Max(1e-12, Math.Sqrt(VectorMath.Dot(target, target)));
+        }
+
+        return new MapFit(final, best.HeldOut, scored, agreements) { OutOfFoldMapped = outOfFold };
     }
 
     /// <summary>
@@ -145,17 +159,17 @@ public static class MapFitter
     }
 
     /// <summary>
-    /// Each item's agreement under a map of the chosen kind refitted on the other folds: the same candidate for a linear
+    /// Each item's h(old) under a map of the chosen kind refitted on the other folds: the same candidate for a linear
     /// map; for a local one, the same linear base refitted plus a correction whose anchors are the other folds' items.
+    /// The identity needs no refit.
     /// </summary>
-    private static double[] OutOfFold(EmbeddingMap chosen, EmbeddingMap linear, float[] oldRows, float[] newRows, int count, int oldDimension, int newDimension, int seed)
+    private static float[] OutOfFold(EmbeddingMap chosen, EmbeddingMap linear, float[] oldRows, float[] newRows, int count, int oldDimension, int newDimension, int seed)
     {
-        var result = new double[count];
+        var mapped = new float[count * newDimension];
         if (chosen.Kind == MapKind.Identity)
         {
-            var all = Enumerable.Range(0, count).ToArray();
-            Agreements(chosen, oldRows, newRows, all).CopyTo(result, 0);
-            return result;
+            for (var i = 0; i < count; i++) chosen.Apply(oldRows.AsSpan(i * oldDimension, oldDimension), mapped.AsSpan(i * newDimension, newDimension));
+            return mapped;
         }
 
         var order = Enumerable.Range(0, count).ToArray();
@@ -166,11 +180,10 @@ public static class MapFitter
             var train = order.Where((_, k) => k % Folds != fold).ToArray();
             if (test.Length == 0 || train.Length < 2) continue;
             var refitted = FitLike(chosen, linear, Gather(oldRows, train, oldDimension), Gather(newRows, train, newDimension), train.Length);
-            var agreements = Agreements(refitted, oldRows, newRows, test);
-            for (var k = 0; k < test.Length; k++) result[test[k]] = agreements[k];
+            foreach (var i in test) refitted.Apply(oldRows.AsSpan(i * oldDimension, oldDimension), mapped.AsSpan(i * newDimension, newDimension));
         }
 
-        return result;
+        return mapped;
     }
 
     /// <summary>Cosine between h(old) and new for each listed item.</summary>

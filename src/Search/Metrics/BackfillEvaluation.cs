@@ -97,6 +97,22 @@ public sealed class BackfillEvaluation
         return _agreements = agreements;
     }
 
+    /// <summary>The vectors gallery <paramref name="gallery"/>'s items are served with before re-embedding: h(φ_old), row-major.</summary>
+    public ReadOnlyMemory<float> ServedVectors(int gallery) => _mapped[gallery];
+
+    /// <summary>
+    /// Per gallery, per item: the change of the gallery's mAP over its held-out queries when that item alone holds φ_new
+    /// and every other item is served h(φ_old). It reads the queries and their labels, which no running system has, so
+    /// ordered by it (largest first) it is a reference for how much an order can front-load, not a method; it ignores
+    /// how the items' effects combine.
+    /// </summary>
+    public IReadOnlyList<double[]> MarginalGains()
+    {
+        var gains = new double[_galleries.Length][];
+        Parallel.For(0, _galleries.Length, g => gains[g] = _galleries[g].MarginalGains());
+        return gains;
+    }
+
     /// <summary>
     /// Quality of one mixed gallery per user: <paramref name="holdsNew"/>[g][i] says whether item i of gallery g holds
     /// φ_new (otherwise h(φ_old)). <paramref name="beta"/> is only recorded in the result.
@@ -332,6 +348,33 @@ public sealed class BackfillEvaluation
             }
 
             return sums.Point(Queries);
+        }
+
+        /// <summary>Per item, the mean over the queries of AP with that item alone scored by φ_new, minus AP with none.</summary>
+        public double[] MarginalGains()
+        {
+            var gains = new double[Items];
+            if (Queries == 0) return gains;
+            var keys = new float[Items];
+            var order = new int[Items];
+            var row = new float[Items];
+            for (var q = 0; q < Queries; q++)
+            {
+                var offset = q * Items;
+                var served = Served.AsSpan(offset, Items);
+                var relevant = _relevant.AsSpan(offset, Items);
+                served.CopyTo(row);
+                var baseline = QueryRanking.AveragePrecision(row, relevant, _positives[q], keys, order);
+                for (var i = 0; i < Items; i++)
+                {
+                    row[i] = NewNew[offset + i];
+                    gains[i] += QueryRanking.AveragePrecision(row, relevant, _positives[q], keys, order) - baseline;
+                    row[i] = served[i];
+                }
+            }
+
+            for (var i = 0; i < Items; i++) gains[i] /= Queries;
+            return gains;
         }
 
         /// <summary>The first position from <paramref name="start"/> in <paramref name="order"/> whose item's mask equals <paramref name="holdsNew"/>.</summary>

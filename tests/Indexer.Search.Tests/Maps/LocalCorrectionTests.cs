@@ -114,6 +114,11 @@ public sealed class LocalMapTests
         Assert.Equal(n, fit.OutOfFoldAgreements.Count);
         Assert.True(fit.OutOfFoldAgreements.Average() < inSample - 0.005, $"out of fold {fit.OutOfFoldAgreements.Average()} vs in sample {inSample}");
         Assert.InRange(fit.OutOfFoldAgreements.Average(), fit.HeldOut.Mean - 0.05, fit.HeldOut.Mean + 0.05);
+        Assert.Equal(n * 3, fit.OutOfFoldMapped.Length);
+        for (var i = 0; i < n; i++)
+        {
+            Assert.Equal(fit.OutOfFoldAgreements[i], VectorMath.Dot(fit.OutOfFoldMapped.Span.Slice(i * 3, 3), @new.AsSpan(i * 3, 3)), tolerance: 1e-6);
+        }
     }
 
     [Fact]

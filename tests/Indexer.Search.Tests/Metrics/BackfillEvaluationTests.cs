@@ -210,6 +210,51 @@ public sealed class BackfillEvaluationTests
         Assert.Equal(expected.CmcAt(5), actual.CmcAt(5), 12);
     }
 
+    [Fact]
+    public void MarginalGains_HandComputed()
+    {
+        var gains = new BackfillEvaluation(HandDataset()).MarginalGains().Single();
+
+        // Curve_HandComputed: with no item new the mAP is 0.625; with a alone it is 0.875.
+        var evaluation = new BackfillEvaluation(HandDataset());
+        var none = evaluation.Measure([new bool[4]]).MeanAveragePrecision;
+        for (var i = 0; i < 4; i++)
+        {
+            var alone = new bool[4];
+            alone[i] = true;
+            Assert.Equal(evaluation.Measure([alone]).MeanAveragePrecision - none, gains[i], 12);
+        }
+
+        Assert.Equal(0.875 - 0.625, gains[0], 12);
+    }
+
+    [Fact]
+    public void MarginalGains_AreEachItemAloneAgainstNone_InEveryGallery()
+    {
+        var random = new Random(12);
+        const int d = 6, n = 25, q = 9;
+        var galleries = Enumerable.Range(0, 2).Select(g => new EvaluationGallery(
+            $"u{g}", Enumerable.Range(0, n).Select(i => $"{i}").ToArray(), Enumerable.Range(0, n).Select(_ => random.Next(3)).ToArray(),
+            Vectors(random, n, d), Vectors(random, n, d), Enumerable.Range(0, q).Select(_ => random.Next(3)).ToArray(), Vectors(random, q, d), Vectors(random, q, d), d, d)).ToArray();
+        var evaluation = new BackfillEvaluation(new EvaluationDataset("a", "b", "gains", galleries));
+
+        var gains = evaluation.MarginalGains();
+
+        for (var g = 0; g < galleries.Length; g++)
+        {
+            var other = 1 - g;
+            for (var i = 0; i < n; i++)
+            {
+                // Only gallery g changes; the macro average over two galleries halves its change.
+                var masks = new[] { new bool[n], new bool[n] };
+                var none = evaluation.Measure(masks).MeanAveragePrecision;
+                masks[g][i] = true;
+                Assert.Equal(2 * (evaluation.Measure(masks).MeanAveragePrecision - none), gains[g][i], 10);
+                Assert.Equal(n, gains[other].Length);
+            }
+        }
+    }
+
     /// <summary>Rows with a single ±1: unit length exactly, so normalising changes nothing and every dot product is exact.</summary>
     private static float[] OneHot(Random random, int count, int dimension)
     {
