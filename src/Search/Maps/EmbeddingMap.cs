@@ -24,6 +24,9 @@ public enum MapKind
 /// </summary>
 public sealed class EmbeddingMap
 {
+    /// <summary>Largest intermediate vector of a chain kept on the stack (16 KiB).</summary>
+    private const int MaxStackDimension = 4096;
+
     private readonly float[]? _weights;
 
     private EmbeddingMap(MapKind stageKind, int inputDimension, int outputDimension, float[]? weights, double regularisation, LocalCorrection? correction = null, EmbeddingMap? next = null)
@@ -109,7 +112,9 @@ public sealed class EmbeddingMap
             return;
         }
 
-        var stage = new float[StageOutputDimension];
+        // Embedding dimensions are hundreds of floats: the intermediate vector fits on the stack, so serving a gallery
+        // through a chain allocates nothing per item.
+        Span<float> stage = StageOutputDimension <= MaxStackDimension ? stackalloc float[StageOutputDimension] : new float[StageOutputDimension];
         ApplyStage(input, stage);
         Next.Apply(stage, output);
     }

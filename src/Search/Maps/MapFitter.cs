@@ -42,6 +42,15 @@ public sealed record MapFit(EmbeddingMap Best, AgreementSummary HeldOut, IReadOn
 /// </summary>
 public static class MapFitter
 {
+    /// <summary>
+    /// How much better on held-out items (mean agreement) the local candidate must be than the best linear one to be
+    /// chosen: it costs more to apply and to store, and a compatible model's identity should stay the identity.
+    /// </summary>
+    public const double LocalMargin = 0.005;
+
+    /// <summary>Folds of <see cref="MapFit.OutOfFoldAgreements"/>.</summary>
+    public const int Folds = 5;
+
     /// <summary>Ridge penalties tried, relative to the mean eigenvalue of XᵀX: from almost least squares to strongly shrunk.</summary>
     public static readonly IReadOnlyList<double> DefaultRidgePenalties = [1e-4, 1e-3, 1e-2, 1e-1];
 
@@ -96,15 +105,6 @@ public static class MapFitter
 
         return new MapFit(final, best.HeldOut, scored, agreements) { OutOfFoldMapped = outOfFold };
     }
-
-    /// <summary>
-    /// How much better on held-out items (mean agreement) the local candidate must be than the best linear one to be
-    /// chosen: it costs more to apply and to store, and a compatible model's identity should stay the identity.
-    /// </summary>
-    public const double LocalMargin = 0.005;
-
-    /// <summary>Folds of <see cref="MapFit.OutOfFoldAgreements"/>.</summary>
-    public const int Folds = 5;
 
     /// <summary>The linear candidates fitted on the given rows: identity and orthogonal (equal dimensions), then ridge per penalty.</summary>
     private static List<EmbeddingMap> Candidates(float[] trainOld, float[] trainNew, int n, int oldDimension, int newDimension, IReadOnlyList<double> penalties)
