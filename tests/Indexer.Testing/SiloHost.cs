@@ -1,5 +1,8 @@
 using System.Net;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using Indexer.Client;
+using Indexer.Grains;
 using Indexer.Silo;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -143,6 +146,41 @@ public sealed class SiloHost : IAsyncDisposable
         {
             await _azurite.DisposeAsync();
         }
+    }
+
+    /// <summary>
+    /// Stores the state blob of <paramref name="stateName"/> (whose name contains <paramref name="keyPart"/>) again as
+    /// it is: same content, a new ETag. The grain's activation then holds a stale ETag, as when a write was stored but
+    /// its answer was lost and the client retried it: its next write fails its condition.
+    /// </summary>
+    public async Task RestoreGrainStateAsync(string stateName, string keyPart = "")
+    {
+        var blob = await GrainStateBlobAsync(stateName, keyPart);
+        var stored = (await blob.DownloadContentAsync()).Value;
+        await blob.UploadAsync(stored.Content, new BlobUploadOptions
+        {
+            HttpHeaders = new BlobHttpHeaders { ContentType = stored.Details.ContentType },
+            Metadata = stored.Details.Metadata,
+        });
+    }
+
+    /// <summary>The stored state of <paramref name="stateName"/> (in the blob whose name contains <paramref name="keyPart"/>), as a fresh activation reads it.</summary>
+    public async Task<T> ReadGrainStateAsync<T>(string stateName, string keyPart = "")
+    {
+        var stored = (await (await GrainStateBlobAsync(stateName, keyPart)).DownloadContentAsync()).Value;
+        return Services.GetRequiredService<Orleans.Serialization.Serializer>().Deserialize<T>(stored.Content.ToMemory())
+            ?? throw new InvalidOperationException($"the {stateName} state blob holds no state");
+    }
+
+    private async Task<BlobClient> GrainStateBlobAsync(string stateName, string keyPart)
+    {
+        var container = Services.GetRequiredService<BlobServiceClient>()
+            .GetBlobContainerClient(IndexerServiceCollectionExtensions.ContainerName(Services, IndexerStorageNames.GrainStateContainer));
+        var names = await container.GetBlobsAsync(BlobTraits.None, BlobStates.None, stateName, CancellationToken.None)
+            .Select(b => b.Name).Where(n => n.Contains(keyPart, StringComparison.Ordinal)).ToListAsync();
+        return names.Count == 1
+            ? container.GetBlobClient(names[0])
+            : throw new InvalidOperationException($"expected one '{stateName}' state blob containing '{keyPart}'; found: {string.Join(", ", names)}");
     }
 
     /// <summary>Stops this host's Azurite alone: for a silo whose own stop hangs (for instance on storage that stopped answering).</summary>

@@ -7,6 +7,7 @@ using Indexer.Models;
 using Indexer.Search.Maps;
 using Indexer.Storage;
 using Microsoft.Extensions.Logging;
+using Orleans.Storage;
 
 namespace Indexer.Grains.Compatibility;
 
@@ -94,13 +95,48 @@ public sealed partial class CompatibilityGrain(
             from, to, oldVectors.Count, galleries, failures, fit.Best.Kind.ToString(), fit.Best.Regularisation, ToStats(fit.HeldOut),
             fit.Candidates.Select(c => new MapCandidateSummary(c.Map.Kind.ToString(), c.Map.Regularisation, c.HeldOut.Mean, c.HeldOut.P05)).ToList(),
             predictor.Kind.ToString(), predictor.HeldOutSpearman, time.GetUtcNow(), Stopwatch.GetElapsedTime(started));
-        state.State.Report = report;
-        await state.WriteStateAsync();
+        await WriteReportAsync(report);
         LogCalibrated(from, to, report.SampleSize, report.MapKind, report.HeldOut.Mean, report.HeldOut.P05);
         return report;
     }
 
     public Task<CalibrationReport?> GetReportAsync() => Task.FromResult(state.State.Report);
+
+    /// <summary>
+    /// Stores <paramref name="report"/> as the upgrade's report. When the write finds the stored record is not the one
+    /// this activation last wrote (a write that was stored but whose answer was lost, and which the client retried
+    /// against the new ETag; or another activation's write), the record is read again and the report written once more:
+    /// a calibration replaces whatever report was stored, and this one describes the map and predictors this call has
+    /// just stored, so writing it again is right, and the caller keeps a calibration that took seconds to fit. Should
+    /// that fail as well, this copy leaves, the caller gets the error, and the next call activates a copy that reads the
+    /// stored record.
+    /// </summary>
+    private async Task WriteReportAsync(CalibrationReport report)
+    {
+        state.State.Report = report;
+        try
+        {
+            await state.WriteStateAsync();
+            return;
+        }
+        catch (InconsistentStateException ex)
+        {
+            LogStateReread(ex, report.From, report.To);
+        }
+
+        try
+        {
+            await state.ReadStateAsync();
+            state.State.Report = report;
+            await state.WriteStateAsync();
+        }
+        catch (Exception ex)
+        {
+            LogStateStale(ex, report.From, report.To);
+            DeactivateOnIdle();
+            throw;
+        }
+    }
 
     /// <summary>
     /// An even share from every gallery that holds the old version; a gallery with fewer items gives all it has and the
@@ -144,4 +180,10 @@ public sealed partial class CompatibilityGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Calibrated {From} -> {To} on {Count} items: {Map} map, held-out agreement mean {Mean:F4}, p05 {P05:F4}")]
     private partial void LogCalibrated(string from, string to, int count, string map, double mean, double p05);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Calibration {From} -> {To}: its stored record changed under this activation; it reads the record again and writes the report once more")]
+    private partial void LogStateReread(Exception ex, string from, string to);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Calibration {From} -> {To}: the report could not be written after reading the record again; the activation deactivates and the next call reads the stored record")]
+    private partial void LogStateStale(Exception ex, string from, string to);
 }

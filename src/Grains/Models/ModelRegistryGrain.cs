@@ -1,6 +1,7 @@
 using Indexer.Embedding;
 using Indexer.Models;
 using Microsoft.Extensions.Logging;
+using Orleans.Storage;
 
 namespace Indexer.Grains.Models;
 
@@ -38,10 +39,8 @@ public sealed partial class ModelRegistryGrain(
 
         var validated = await GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0).ValidateModelAsync(version);
         var info = validated with { RegisteredAt = time.GetUtcNow() };
-        state.State.Versions[version] = info;
-        await state.WriteStateAsync();
-        LogRegistered(version, info.Dimension);
-        return info;
+        if (await ChangeAsync(() => state.State.Versions.TryAdd(version, info))) LogRegistered(version, info.Dimension);
+        return state.State.Versions[version];
     }
 
     public Task<IReadOnlyList<ModelVersionInfo>> ListAsync() =>
@@ -70,24 +69,26 @@ public sealed partial class ModelRegistryGrain(
 
     public async Task<ModelVersionInfo> RetireAsync(string version)
     {
-        if (!state.State.Versions.TryGetValue(version, out var info))
+        var retired = await ChangeAsync(() =>
         {
-            throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{version}' is not registered");
-        }
+            if (!state.State.Versions.TryGetValue(version, out var info))
+            {
+                throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{version}' is not registered");
+            }
 
-        var plan = Plan();
-        if (plan.QueryVersion == version || plan.EmbedVersions.Contains(version) || plan.Routes.Any(r => r.From == version || r.To == version))
-        {
-            throw new IndexerException(IndexerErrorCode.Conflict,
-                $"model version '{version}' is in use: queries, uploads or a route serve it; roll out and commit another version first");
-        }
+            var plan = Plan();
+            if (plan.QueryVersion == version || plan.EmbedVersions.Contains(version) || plan.Routes.Any(r => r.From == version || r.To == version))
+            {
+                throw new IndexerException(IndexerErrorCode.Conflict,
+                    $"model version '{version}' is in use: queries, uploads or a route serve it; roll out and commit another version first");
+            }
 
-        if (info.Retired) return info;
-        info = info with { Retired = true };
-        state.State.Versions[version] = info;
-        await state.WriteStateAsync();
-        LogRetired(version);
-        return info;
+            if (info.Retired) return false;
+            state.State.Versions[version] = info with { Retired = true };
+            return true;
+        });
+        if (retired) LogRetired(version);
+        return state.State.Versions[version];
     }
 
     public Task<ServingPlan> GetServingPlanAsync() => Task.FromResult(Plan());
@@ -101,17 +102,20 @@ public sealed partial class ModelRegistryGrain(
             throw new IndexerException(IndexerErrorCode.InvalidArgument, $"uploads must be embedded with the query version '{queryVersion}' too");
         }
 
-        foreach (var version in embedVersions.Append(queryVersion).Concat(routes.Select(r => r.From)))
+        await ChangeAsync(() =>
         {
-            if (!state.State.Versions.TryGetValue(version, out var info)) throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{version}' is not registered");
-            if (info.Retired) throw new IndexerException(IndexerErrorCode.Conflict, $"model version '{version}' is retired");
-        }
+            foreach (var version in embedVersions.Append(queryVersion).Concat(routes.Select(r => r.From)))
+            {
+                if (!state.State.Versions.TryGetValue(version, out var info)) throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{version}' is not registered");
+                if (info.Retired) throw new IndexerException(IndexerErrorCode.Conflict, $"model version '{version}' is retired");
+            }
 
-        state.State.Current = queryVersion;
-        state.State.EmbedVersions = embedVersions.Where(v => v != queryVersion).Distinct().Append(queryVersion).ToList(); // query version last: it becomes each new item's primary
-        state.State.Routes = routes.ToList();
-        state.State.Epoch++;
-        await state.WriteStateAsync();
+            state.State.Current = queryVersion;
+            state.State.EmbedVersions = embedVersions.Where(v => v != queryVersion).Distinct().Append(queryVersion).ToList(); // query version last: it becomes each new item's primary
+            state.State.Routes = routes.ToList();
+            state.State.Epoch++;
+            return true;
+        });
         LogPlan(queryVersion, string.Join(",", state.State.EmbedVersions), string.Join(",", routes.Select(r => $"{r.From}->{r.To}:{r.Kind}")));
         return Plan();
     }
@@ -119,17 +123,63 @@ public sealed partial class ModelRegistryGrain(
     public async Task SetClusteringAsync(VersionClustering clustering)
     {
         ArgumentNullException.ThrowIfNull(clustering);
-        if (!state.State.Versions.ContainsKey(clustering.Version)) throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{clustering.Version}' is not registered");
-        if (clustering.JoinThreshold is not (>= -1 and <= 1) || clustering.MergeThreshold is not (>= -1 and <= 1) || clustering.MergeThreshold < clustering.JoinThreshold)
+        await ChangeAsync(() =>
         {
-            throw new IndexerException(IndexerErrorCode.InvalidArgument,
-                $"clustering thresholds must be cosines with merge >= join; got join {clustering.JoinThreshold}, merge {clustering.MergeThreshold}");
+            if (!state.State.Versions.ContainsKey(clustering.Version)) throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{clustering.Version}' is not registered");
+            if (clustering.JoinThreshold is not (>= -1 and <= 1) || clustering.MergeThreshold is not (>= -1 and <= 1) || clustering.MergeThreshold < clustering.JoinThreshold)
+            {
+                throw new IndexerException(IndexerErrorCode.InvalidArgument,
+                    $"clustering thresholds must be cosines with merge >= join; got join {clustering.JoinThreshold}, merge {clustering.MergeThreshold}");
+            }
+
+            (state.State.Clustering ??= new(StringComparer.Ordinal))[clustering.Version] = clustering;
+            state.State.Epoch++;
+            return true;
+        });
+        LogClustering(clustering.Version, clustering.JoinThreshold, clustering.MergeThreshold, clustering.DerivedFrom);
+    }
+
+    /// <summary>
+    /// Applies <paramref name="change"/> to the state and writes it; false when the change found nothing to do. The
+    /// change checks the state (throwing <see cref="IndexerException"/> before it changes anything), changes it, and
+    /// says whether there is anything to write.
+    /// </summary>
+    /// <remarks>
+    /// When the write finds the stored record is not the one this activation last wrote (a write that was stored but
+    /// whose answer was lost, and which the client retried against the new ETag; or another activation's write), the
+    /// record is read again and the change applied once more, checks included. That is safe for every change here: each
+    /// sets whole values under their keys (a version, its retirement, its clustering, the serving plan), so applying it
+    /// twice is applying it once; when the lost write did land, a second registration or retirement finds nothing to do,
+    /// and a plan or clustering is stored again under one more epoch, which only makes the galleries re-read the same
+    /// plan. Should that fail as well, this copy may hold a change storage does not: it leaves, the caller gets the
+    /// error, and the next call activates a copy that reads the stored record.
+    /// </remarks>
+    private async Task<bool> ChangeAsync(Func<bool> change)
+    {
+        if (!change()) return false;
+        try
+        {
+            await state.WriteStateAsync();
+            return true;
+        }
+        catch (InconsistentStateException ex)
+        {
+            LogStateReread(ex);
         }
 
-        (state.State.Clustering ??= new(StringComparer.Ordinal))[clustering.Version] = clustering;
-        state.State.Epoch++;
-        await state.WriteStateAsync();
-        LogClustering(clustering.Version, clustering.JoinThreshold, clustering.MergeThreshold, clustering.DerivedFrom);
+        try
+        {
+            await state.ReadStateAsync();
+            if (!change()) return false;
+            await state.WriteStateAsync();
+            return true;
+        }
+        catch (Exception ex) when (ex is not IndexerException)
+        {
+            LogStateStale(ex);
+            DeactivateOnIdle();
+            throw;
+        }
     }
 
     private ServingPlan Plan() => new(
@@ -149,4 +199,10 @@ public sealed partial class ModelRegistryGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Serving plan: queries in {Version}, uploads in {EmbedVersions}, routes {Routes}")]
     private partial void LogPlan(string version, string embedVersions, string routes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The model registry's stored record changed under this activation; it reads the record again and applies the change once more")]
+    private partial void LogStateReread(Exception ex);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The model registry could not write its record after reading it again; it deactivates and the next call reads the stored record")]
+    private partial void LogStateStale(Exception ex);
 }

@@ -2,6 +2,8 @@ using System.Net;
 using Indexer.Client;
 using Indexer.Compatibility;
 using Indexer.Embedding;
+using Indexer.Grains.Compatibility;
+using Indexer.Grains.Models;
 using Indexer.Search;
 using Indexer.Storage;
 using Indexer.Testing;
@@ -94,6 +96,34 @@ public sealed class ModelRegistrationTests(SiloFixture fixture)
         await AssertNotKeptAsync("alices");
     }
 
+    /// <summary>
+    /// The registry's stored record changes under its activation (same content, new ETag), as when a write was stored
+    /// but its answer lost and the client retried it: every later write of that activation fails its ETag condition.
+    /// Registering and retiring must carry on, and the stored record must keep every version it held.
+    /// </summary>
+    [Fact]
+    public async Task Registry_WhoseStoredRecordChangesUnderIt_KeepsRegisteringAndRetiringAndLosesNothing()
+    {
+        var model = ModelDerivation.AppendLinearMap(Backbone.Value, RandomOrthogonal.Create(512, seed: 41), 512, "v1-rotated-stale", "v1 rotated", "test derivative");
+        var before = (await Operator.ListModelsAsync()).Versions.Select(v => v.Version).ToList();
+
+        await fixture.Host.RestoreGrainStateAsync("models");
+        var registered = await Operator.RegisterModelAsync(model.Onnx, model.Manifest.ToJson());
+        await fixture.Host.RestoreGrainStateAsync("models");
+        var retired = await Operator.RetireModelAsync("v1-rotated-stale");
+
+        Assert.Equal("v1-rotated-stale", registered.Version);
+        Assert.True(retired.Retired);
+        var expected = before.Append("v1-rotated-stale").Order(StringComparer.Ordinal).ToList();
+        var listed = await Operator.ListModelsAsync();
+        Assert.Equal(expected, listed.Versions.Select(v => v.Version).Order(StringComparer.Ordinal));
+        Assert.Equal("v1", listed.Current);
+        var stored = await fixture.Host.ReadGrainStateAsync<ModelRegistryState>("models");
+        Assert.Equal(expected, stored.Versions.Keys.Order(StringComparer.Ordinal));
+        Assert.True(stored.Versions["v1-rotated-stale"].Retired);
+        Assert.Equal("v1", stored.Current);
+    }
+
     private async Task AssertNotKeptAsync(string version)
     {
         Assert.DoesNotContain((await Operator.ListModelsAsync()).Versions, v => v.Version == version);
@@ -128,6 +158,28 @@ public sealed class ModelRegistrationTests(SiloFixture fixture)
         var mapped = map.Apply(await worker.EmbedBytesAsync("v1", image));
         var truth = await worker.EmbedBytesAsync("v1-rotated-cal", image);
         Assert.True(VectorMath.Dot(mapped, truth) > 0.99f, "the stored map takes v1 vectors to the new version's");
+    }
+
+    /// <summary>
+    /// An upgrade's stored report changes under its activation (same content, new ETag) between two calibrations: the
+    /// second calibration's write fails its ETag condition. It must still store and return the new report.
+    /// </summary>
+    [Fact]
+    public async Task Calibrate_WhenTheStoredRecordChangedUnderIt_StoresTheNewReport()
+    {
+        var rotated = ModelDerivation.AppendLinearMap(Backbone.Value, RandomOrthogonal.Create(512, seed: 43), 512, "v1-rotated-recal", "v1 rotated", "test derivative");
+        await Operator.RegisterModelAsync(rotated.Onnx, rotated.Manifest.ToJson());
+        var upgrade = fixture.Host.Services.GetRequiredService<IGrainFactory>().GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf("v1", "v1-rotated-recal"));
+        var first = await upgrade.CalibrateAsync(100);
+
+        await fixture.Host.RestoreGrainStateAsync("compatibility", "v1-rotated-recal");
+        var second = await upgrade.CalibrateAsync(100);
+
+        Assert.True(second.CalibratedAt > first.CalibratedAt);
+        Assert.Equal(second, await upgrade.GetReportAsync());
+        var stored = await fixture.Host.ReadGrainStateAsync<CompatibilityState>("compatibility", "v1-rotated-recal");
+        Assert.Equal(second.CalibratedAt, stored.Report?.CalibratedAt);
+        Assert.Equal(second.HeldOut, stored.Report?.HeldOut);
     }
 
     [Fact]

@@ -446,18 +446,7 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         await Operator.StartRolloutAsync(new RolloutRequest(target, BackfillPolicy.Full, MaxItemsPerSecond: 40, SampleSize: 100));
         await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Calibrating && (s.Done > 0 || s.Phase != RolloutPhase.Backfilling), TimeSpan.FromMinutes(2));
 
-        // Store the record again as it is: same content, new ETag.
-        var services = fixture.Host.Services;
-        var container = services.GetRequiredService<Azure.Storage.Blobs.BlobServiceClient>()
-            .GetBlobContainerClient(Grains.IndexerServiceCollectionExtensions.ContainerName(services, Grains.IndexerStorageNames.GrainStateContainer));
-        var name = await container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "rollout", CancellationToken.None).Select(b => b.Name).SingleAsync();
-        var blob = container.GetBlobClient(name);
-        var stored = (await blob.DownloadContentAsync()).Value;
-        await blob.UploadAsync(stored.Content, new Azure.Storage.Blobs.Models.BlobUploadOptions
-        {
-            HttpHeaders = new Azure.Storage.Blobs.Models.BlobHttpHeaders { ContentType = stored.Details.ContentType },
-            Metadata = stored.Details.Metadata,
-        });
+        await fixture.Host.RestoreGrainStateAsync("rollout"); // same content, new ETag
 
         var done = await fixture.WaitForPhaseAsync(s => s.Phase != RolloutPhase.Backfilling, TimeSpan.FromMinutes(2));
         Assert.Equal(RolloutPhase.Backfilled, done.Phase);
