@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
+using Indexer.Galleries;
 using Indexer.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Indexer.Tests.EndToEnd;
 
@@ -58,5 +60,30 @@ public sealed class OperationsTests(SiloFixture fixture)
         Assert.Contains("bob/listed-by-directory", keys!);
         Assert.Contains($"alice/{SiloFixture.Gallery}", keys!);
         Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+    }
+
+    /// <summary>
+    /// A directory shard whose stored record changed under it (same content, new ETag: what a write that was stored but
+    /// whose answer was lost leaves behind) still registers the next gallery of that shard and keeps the earlier ones.
+    /// </summary>
+    [Fact]
+    public async Task GalleryDirectory_WhoseStoredRecordChangesUnderIt_StillListsEveryGallery()
+    {
+        const string first = "bob/stale-directory";
+        await fixture.Host.Bob.CreateGalleryAsync("stale-directory");
+        var shard = IGalleryDirectoryGrain.ShardOf(first);
+        var second = Enumerable.Range(0, 10_000).Select(i => $"stale-directory-{i}").First(name => IGalleryDirectoryGrain.ShardOf("bob/" + name) == shard);
+        var blob = fixture.Host.Services.GetRequiredService<IGrainFactory>().GetGrain<IGalleryDirectoryGrain>(shard).GetGrainId() + ".";
+
+        await fixture.Host.RestoreGrainStateAsync("directory", blob);
+        await fixture.Host.Bob.CreateGalleryAsync(second);
+
+        using var ops = fixture.Host.RawHttp(SiloHost.OperatorKey);
+        var keys = await ops.GetFromJsonAsync<List<string>>("v1/galleries?limit=10000");
+        Assert.Contains(first, keys!);
+        Assert.Contains("bob/" + second, keys!);
+        var stored = await fixture.Host.ReadGrainStateAsync<Indexer.Grains.Galleries.GalleryDirectoryState>("directory", blob);
+        Assert.Contains(first, stored.Galleries);
+        Assert.Contains("bob/" + second, stored.Galleries);
     }
 }
