@@ -315,7 +315,10 @@ internal sealed class AdminFilter(ApiKeyAuthenticator authenticator) : IEndpoint
     }
 }
 
-/// <summary>Turns <see cref="IndexerException"/>s (also those thrown inside grains) into problem responses with their message.</summary>
+/// <summary>
+/// Turns <see cref="IndexerException"/>s (also those thrown inside grains) into problem responses with their message, and a
+/// grain call's timeout into a 504.
+/// </summary>
 internal sealed class IndexerErrorFilter : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
@@ -343,6 +346,13 @@ internal sealed class IndexerErrorFilter : IEndpointFilter
         catch (InvalidDataException ex)
         {
             return IndexerApi.Problem(StatusCodes.Status400BadRequest, ex.Message);
+        }
+        catch (TimeoutException)
+        {
+            // A grain call that did not answer within Orleans' response timeout. It is not cancelled and may still complete,
+            // so the client is told that it timed out (a client may repeat an idempotent call) rather than given a bare 500.
+            return IndexerApi.Problem(StatusCodes.Status504GatewayTimeout,
+                "the silo did not answer in time; the request may still complete: repeat it only if doing it twice is harmless");
         }
     }
 }

@@ -55,6 +55,18 @@ public sealed class CliAndAuthTests
         Assert.Null(authenticator.Authenticate(Request(null)));
     }
 
+    [Fact]
+    public async Task ErrorFilter_AGrainCallThatTimedOut_IsA504SayingTheRequestMayStillComplete()
+    {
+        var context = new DefaultEndpointFilterInvocationContext(new DefaultHttpContext());
+
+        var result = await new IndexerErrorFilter().InvokeAsync(context, _ => throw new TimeoutException("Response did not arrive on time in 00:00:30"));
+
+        var problem = Assert.IsType<Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult>(result);
+        Assert.Equal(StatusCodes.Status504GatewayTimeout, problem.StatusCode);
+        Assert.Contains("may still complete", problem.ProblemDetails.Detail);
+    }
+
     private static HttpRequest Request(string? key)
     {
         var context = new DefaultHttpContext();
