@@ -52,6 +52,15 @@ public static class SystemEvaluation
     /// </summary>
     public static readonly TimeSpan AfterRollback = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// Tries of one user correction that timed out: a grain call times out after 30 s, so three tries wait for the
+    /// gallery about a minute and a half before the run stops.
+    /// </summary>
+    public const int CorrectionAttempts = 3;
+
+    /// <summary>Pause before a correction is asked again: the gallery is busy, and the try that timed out may still be running.</summary>
+    public static readonly TimeSpan CorrectionRetryDelay = TimeSpan.FromSeconds(2);
+
     /// <summary>Most images per upload request.</summary>
     public const int UploadBatchItems = 100;
 
@@ -113,6 +122,36 @@ public static class SystemEvaluation
             }
         }
     }
+
+    /// <summary>
+    /// Makes one user correction; an answer the silo did not give in time (504, or the HTTP client's own timeout) is
+    /// asked again, up to <see cref="CorrectionAttempts"/> times. Asking again is safe because both corrections are
+    /// idempotent: moving an item out leaves it out and pinned, moving it into a cluster it already sits in only pins
+    /// it (<c>GalleryClusters.MoveOut</c>, <c>GalleryClusters.Move</c>), and the clustering never moves a pinned item in
+    /// between. The attempt that timed out may still complete in the gallery; the retry then changes nothing.
+    /// </summary>
+    internal static async Task CorrectWithRetryAsync(IndexerHttpClient client, string gallery, ClusterCorrection correction, TextWriter log, TimeSpan retryDelay)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                if (correction.Kind == ClusterCorrectionKind.MoveOut) await client.MoveItemOutOfClusterAsync(gallery, correction.ItemId);
+                else await client.MoveItemToClusterAsync(gallery, correction.ItemId, correction.ToClusterId!.Value);
+                return;
+            }
+            catch (Exception ex) when (attempt < CorrectionAttempts && IsTimeout(ex))
+            {
+                log.WriteLine($"system:   {gallery}: moving {correction.ItemId} ({correction.Kind}) timed out ({ex.Message}); asking again");
+                await Task.Delay(retryDelay);
+            }
+        }
+    }
+
+    /// <summary>The silo answered that the grain call timed out, or the HTTP client gave up waiting.</summary>
+    private static bool IsTimeout(Exception ex) =>
+        ex is IndexerApiException { StatusCode: System.Net.HttpStatusCode.GatewayTimeout }
+        || (ex is TaskCanceledException && ex.InnerException is TimeoutException);
 
     /// <summary>
     /// SIGTERM or Ctrl-C stops the silo and its Azurite before the process ends (the default would leave Azurite running
@@ -548,11 +587,7 @@ public static class SystemEvaluation
 
                 var exclude = mine.Select(c => c.ItemId).ToHashSet(StringComparer.Ordinal);
                 var planned = ClusterEvaluation.PlanCorrections(user.Name, view, LabelOf, exclude);
-                foreach (var correction in planned)
-                {
-                    if (correction.Kind == ClusterCorrectionKind.MoveOut) await client.MoveItemOutOfClusterAsync(user.Name, correction.ItemId);
-                    else await client.MoveItemToClusterAsync(user.Name, correction.ItemId, correction.ToClusterId!.Value);
-                }
+                foreach (var correction in planned) await CorrectWithRetryAsync(client, user.Name, correction, log, CorrectionRetryDelay);
 
                 corrections.AddRange(planned);
                 _corrections.AddRange(planned);

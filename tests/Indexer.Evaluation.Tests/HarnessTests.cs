@@ -1,3 +1,5 @@
+using System.Net;
+using Indexer.Client;
 using Indexer.Galleries;
 using Indexer.Search.Metrics;
 
@@ -195,5 +197,51 @@ public sealed class HarnessTests : IDisposable
         Assert.Equal(0.33, middle.Cmc1, 12);
         Assert.Equal(2, ReportCharts.Interpolate(curve, 1).MeanAveragePrecision, 12);
         Assert.Equal(0, ReportCharts.Interpolate(curve, 0).MeanAveragePrecision, 12);
+    }
+
+    [Fact]
+    public async Task CorrectWithRetry_AskedAgainAfterA504_AndNotAfterOtherFailures()
+    {
+        var moveOut = new ClusterCorrection("u00", "fm-00001", "Coat", ClusterCorrectionKind.MoveOut, 4, "Pullover 1", null, null);
+        var moveIn = new ClusterCorrection("u00", "fm-00002", "Bag", ClusterCorrectionKind.MoveIn, 3, null, 7, "Bag 1");
+
+        // A timeout, then the answer: asked twice, the second time the same request.
+        var timedOutOnce = new ScriptedHandler(HttpStatusCode.GatewayTimeout, HttpStatusCode.NoContent);
+        var log = new StringWriter();
+        await SystemEvaluation.CorrectWithRetryAsync(Client(timedOutOnce), "u00", moveOut, log, TimeSpan.Zero);
+        Assert.Equal(["DELETE /v1/users/alice/galleries/u00/items/fm-00001/cluster", "DELETE /v1/users/alice/galleries/u00/items/fm-00001/cluster"], timedOutOnce.Requests);
+        Assert.Contains("timed out", log.ToString());
+
+        // A timeout every time: the run stops after SystemEvaluation.CorrectionAttempts tries.
+        var alwaysTimedOut = new ScriptedHandler(Enumerable.Repeat(HttpStatusCode.GatewayTimeout, 10).ToArray());
+        var error = await Assert.ThrowsAsync<IndexerApiException>(() => SystemEvaluation.CorrectWithRetryAsync(Client(alwaysTimedOut), "u00", moveIn, TextWriter.Null, TimeSpan.Zero));
+        Assert.Equal(HttpStatusCode.GatewayTimeout, error.StatusCode);
+        Assert.Equal(SystemEvaluation.CorrectionAttempts, alwaysTimedOut.Requests.Count);
+
+        // Any other failure is the run's to report: no retry.
+        foreach (var status in new[] { HttpStatusCode.InternalServerError, HttpStatusCode.NotFound })
+        {
+            var failed = new ScriptedHandler(status, HttpStatusCode.NoContent);
+            Assert.Equal(status, (await Assert.ThrowsAsync<IndexerApiException>(() => SystemEvaluation.CorrectWithRetryAsync(Client(failed), "u00", moveIn, TextWriter.Null, TimeSpan.Zero))).StatusCode);
+            Assert.Single(failed.Requests);
+        }
+
+        static IndexerHttpClient Client(HttpMessageHandler handler) => new(new HttpClient(handler) { BaseAddress = new Uri("http://silo.invalid/") }, "alice");
+    }
+
+    /// <summary>Answers each request with the next status of its script (a JSON body for a cluster, a problem for an error).</summary>
+    private sealed class ScriptedHandler(params HttpStatusCode[] statuses) : HttpMessageHandler
+    {
+        public List<string> Requests { get; } = [];
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Requests.Add($"{request.Method} {request.RequestUri!.AbsolutePath}");
+            var status = statuses[Requests.Count - 1];
+            var body = (int)status >= 400
+                ? $$"""{"status":{{(int)status}},"detail":"scripted {{status}}"}"""
+                : """{"id":7,"name":"Bag 1","size":1,"pinnedCount":1,"representatives":[]}""";
+            return Task.FromResult(new HttpResponseMessage(status) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") });
+        }
     }
 }
