@@ -20,10 +20,14 @@ public static class RankStatistics
         return ranks;
     }
 
-    /// <summary>Spearman's rank correlation: Pearson's correlation of the ranks (ties averaged). NaN when either side is constant.</summary>
+    /// <summary>
+    /// Spearman's rank correlation: Pearson's correlation of the ranks (ties averaged). NaN when either side is constant
+    /// or there are fewer than two pairs (a calibration sample that covers a whole gallery leaves no item outside it).
+    /// </summary>
     public static double Spearman(IReadOnlyList<double> a, IReadOnlyList<double> b)
     {
         if (a.Count != b.Count) throw new ArgumentException("the two lists differ in length");
+        if (a.Count < 2) return double.NaN;
         var ra = Ranks(a);
         var rb = Ranks(b);
         double ma = ra.Average(), mb = rb.Average(), cov = 0, va = 0, vb = 0;

@@ -14,6 +14,8 @@ public sealed class RankStatisticsTests
         Assert.Equal(1.0, RankStatistics.Spearman([1, 2, 3, 4], [10, 20, 30, 400]), 12);
         Assert.Equal(-1.0, RankStatistics.Spearman([1, 2, 3, 4], [4, 3, 2, 1]), 12);
         Assert.True(double.IsNaN(RankStatistics.Spearman([1, 1, 1], [1, 2, 3])));
+        Assert.True(double.IsNaN(RankStatistics.Spearman([], [])));
+        Assert.True(double.IsNaN(RankStatistics.Spearman([1], [2])));
     }
 
     [Fact]

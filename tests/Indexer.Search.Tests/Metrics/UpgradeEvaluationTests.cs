@@ -106,6 +106,22 @@ public sealed class UpgradeEvaluationTests : IClassFixture<UpgradeEvaluationTest
         Assert.Equal(result.Costs.LazyTotalPassesPerItem, result.Lazy.Beta);
     }
 
+    /// <summary>
+    /// A calibration sample as large as the gallery (two small galleries and the default sample of 800, as a short
+    /// harness run has) leaves no item outside it: the gallery-wide rank correlation is undefined, not a crash.
+    /// </summary>
+    [Fact]
+    public void Evaluate_WhenTheCalibrationSampleIsTheWholeGallery_ReportsNoGalleryCorrelation()
+    {
+        var whole = _upgrade.Options with { CalibrationSize = SyntheticUpgrade.Galleries * SyntheticUpgrade.Items };
+
+        var result = UpgradeEvaluation.Evaluate(_upgrade.Dataset, whole);
+
+        Assert.Equal(result.Items, result.CalibrationItems);
+        Assert.True(double.IsNaN(result.PredictorGallerySpearman));
+        Assert.Equal(1.0, result.Costs.LazyTotalPassesPerItem, 12);
+    }
+
     [Fact]
     public void Evaluate_IsReproducible()
     {
