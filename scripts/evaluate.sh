@@ -6,7 +6,8 @@
 #   3. `indexer-eval offline`: 20 simulated users x 400 images + 50 queries from the Fashion-MNIST test split
 #      (its backbone features are cached in .data/zoo/cache the first time, 3-4 minutes at 50 images/s), the 21-point
 #      curves of v1 -> v2-independent, v2-bct, v2-pc; writes README.md, the PNG plots and results.json;
-#   4. `indexer-eval system`: the same upgrades through a real silo (in process, Azurite on port 5690), 4 of the users,
+#   4. `indexer-eval system`: the same upgrades through a real silo (in process, Azurite on port 5690), the first 4
+#      users by default (`scripts/evaluate.sh -- --galleries 20` runs all 20 for both, as docs/results holds: 32 min),
 #      paused at beta = 0, 0.25, 0.5, 0.75, 1; each user names the gallery's clusters and corrects two items first, and
 #      cluster quality (ARI, NMI, purity) and named-item flips are measured at every pause (issue 5); clustering join
 #      thresholds per version are picked on held-out galleries (--cluster-join calibrate|system|<number>); adds its

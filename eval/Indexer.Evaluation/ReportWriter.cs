@@ -257,7 +257,7 @@ public static class ReportWriter
     public static IReadOnlyList<string> SystemNotes(SystemReport system) =>
     [
         (system.Source is null
-            ? Invariant($"System mode ran {system.Protocol.Galleries} users, the offline run's first {system.Protocol.Galleries}, to keep the run short on a shared 2-core machine: every upgrade costs the system ")
+            ? Invariant($"System mode ran {system.Protocol.Galleries} users, the offline run's first {system.Protocol.Galleries} (`--galleries`; fewer make a shorter run): every upgrade costs the system ")
             : Invariant($"System mode ran {system.Protocol.Galleries} users: every upgrade costs the system ")) +
         Invariant($"a calibration ({system.Options.SampleSize} images embedded by the new version), a labeled verification in each of its two rollouts ") +
         Invariant($"({(system.Options.VerifyOnLabeledGallery ? system.Protocol.GallerySize : 0)} images each) and a paced backfill of all {system.Protocol.Galleries * system.Protocol.GallerySize} items. The whole run took {system.TotalSeconds / 60:F1} min."),
