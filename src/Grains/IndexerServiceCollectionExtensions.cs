@@ -25,7 +25,9 @@ public static class IndexerServiceCollectionExtensions
         services.AddMetrics();
         services.AddSingleton<IndexerTelemetry>();
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => BlobClients.Create(sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString));
+        services.AddSingleton<StorageRequestTimer>();
+        services.AddSingleton(sp => BlobClients.Create(
+            sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, perTry: sp.GetRequiredService<StorageRequestTimer>()));
         services.AddSingleton(sp => new BlobImageStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.ImagesContainer)));
         services.AddSingleton(sp => new BlobSegmentStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.SegmentsContainer)));
         services.AddSingleton(sp => new BlobModelStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.ModelsContainer)));

@@ -1,4 +1,5 @@
 using Azure.Core;
+using Azure.Core.Pipeline;
 using Azure.Storage.Blobs;
 
 namespace Indexer.Storage;
@@ -29,7 +30,8 @@ public static class BlobClients
     /// <summary>Creates a client for <paramref name="connectionString"/> with the pinned version and modest retries.</summary>
     /// <param name="connectionString">The storage account's connection string.</param>
     /// <param name="networkTimeout">Longest wait for one network operation; <see cref="DefaultNetworkTimeout"/> when null.</param>
-    public static BlobServiceClient Create(string connectionString, TimeSpan? networkTimeout = null)
+    /// <param name="perTry">A policy that sees every try of every request (for timing); none when null.</param>
+    public static BlobServiceClient Create(string connectionString, TimeSpan? networkTimeout = null, HttpPipelinePolicy? perTry = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         var options = new BlobClientOptions(PinnedServiceVersion);
@@ -37,6 +39,7 @@ public static class BlobClients
         options.Retry.MaxRetries = MaxRetries;
         options.Retry.Delay = RetryDelay;
         options.Retry.NetworkTimeout = networkTimeout ?? DefaultNetworkTimeout;
+        if (perTry is not null) options.AddPolicy(perTry, HttpPipelinePosition.PerRetry);
         return new BlobServiceClient(connectionString, options);
     }
 }

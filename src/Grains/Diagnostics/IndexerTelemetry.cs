@@ -36,6 +36,7 @@ public sealed class IndexerTelemetry : IDisposable
         ItemsBackfilled = _meter.CreateCounter<long>("indexer.backfill.items", "{item}", "Items re-embedded with the new version by an upgrade's backfill.");
         ItemsPromoted = _meter.CreateCounter<long>("indexer.backfill.promoted", "{item}", "Items moved to the front of a backfill because searches kept finding them.");
         RolloutProgress = _meter.CreateGauge<long>("indexer.rollout.items", "{item}", "The rollout's item counts, by state (scored, selected, done, failed).");
+        StorageRequestDuration = _meter.CreateHistogram<double>("indexer.storage.request.duration", "s", "Wall time of one try of a blob storage request, by method and outcome (status code or exception).");
         _meter.CreateObservableGauge("indexer.embedding.execution_provider", ObserveProviders,
             description: "1 for each (model version, execution provider) loaded on this silo: CUDA or CPU.");
     }
@@ -57,6 +58,9 @@ public sealed class IndexerTelemetry : IDisposable
 
     public Counter<long> ItemsPromoted { get; }
     public Gauge<long> RolloutProgress { get; }
+
+    /// <summary>One try of a blob storage request (<see cref="StorageRequestTimer"/>).</summary>
+    public Histogram<double> StorageRequestDuration { get; }
 
     public void ModelLoaded(string version, string provider)
     {

@@ -21,6 +21,7 @@ public sealed class OperationsTests(SiloFixture fixture)
         Assert.Contains("indexer_embedding_execution_provider", text);
         Assert.Contains("provider=\"CPU\"", text);
         Assert.Contains("orleans_", text);
+        Assert.Contains("indexer_storage_request_duration", text);
     }
 
     [Fact]
