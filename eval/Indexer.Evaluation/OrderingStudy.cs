@@ -54,29 +54,18 @@ public static class OrderingStudy
         int dOld = dataset.OldDimension, dNew = dataset.NewDimension;
 
         // The probes: the calibration sample's new vectors, which the system has once it has calibrated.
-        var probes = new float[calibration.Count * dNew];
-        var calibrationOld = new float[calibration.Count * dOld];
-        var row = 0;
-        for (var g = 0; g < dataset.Galleries.Count; g++)
-        {
-            foreach (var i in calibration.Items[g])
-            {
-                dataset.Galleries[g].NewVectors.Span.Slice(i * dNew, dNew).CopyTo(probes.AsSpan(row * dNew, dNew));
-                dataset.Galleries[g].OldVectors.Span.Slice(i * dOld, dOld).CopyTo(calibrationOld.AsSpan(row * dOld, dOld));
-                row++;
-            }
-        }
+        var probes = calibration.NewVectors;
 
         var trueDeviation = new double[dataset.Galleries.Count][];
         Parallel.For(0, dataset.Galleries.Count, g =>
         {
             var gallery = dataset.Galleries[g];
-            trueDeviation[g] = ScoreDeviation.Compute(evaluation.ServedVectors(g).Span, gallery.NewVectors.Span, probes, gallery.Count, calibration.Count, dNew, neighbours);
+            trueDeviation[g] = ScoreDeviation.Compute(evaluation.ServedVectors(g).Span, gallery.NewVectors.Span, probes.Span, gallery.Count, calibration.Count, dNew, neighbours);
         });
 
         // What a system could learn: each calibration item's deviation as it would be served had the map not seen it.
-        var calibrationDeviation = ScoreDeviation.Compute(fit.OutOfFoldMapped.Span, probes, probes, calibration.Count, calibration.Count, dNew, neighbours);
-        var deviationPredictor = CompatibilityPredictor.Fit(calibrationOld, Array.ConvertAll(calibrationDeviation, d => -d), dOld, options.Seed);
+        var calibrationDeviation = ScoreDeviation.Compute(fit.OutOfFoldMapped.Span, probes.Span, probes.Span, calibration.Count, calibration.Count, dNew, neighbours);
+        var deviationPredictor = CompatibilityPredictor.Fit(calibration.OldVectors.Span, Array.ConvertAll(calibrationDeviation, d => -d), dOld, options.Seed);
         var predictedDeviation = dataset.Galleries
             .Select(gallery => Enumerable.Range(0, gallery.Count).Select(i => deviationPredictor.Predict(gallery.OldVectors.Span.Slice(i * dOld, dOld))).ToArray())
             .ToArray();

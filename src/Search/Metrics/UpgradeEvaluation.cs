@@ -315,7 +315,11 @@ public static class UpgradeEvaluation
             for (var i = 0; i < predicted[g].Length; i++) predicted[g][i] = predictor.Predict(old.Span.Slice(i * dOld, dOld));
         });
 
-        return new UpgradeCalibration(calibration, calibrationCount, fit, map, predictor, predicted);
+        return new UpgradeCalibration(calibration, calibrationCount, fit, map, predictor, predicted)
+        {
+            OldVectors = calibrationOld,
+            NewVectors = calibrationNew,
+        };
     }
 
     /// <summary>Per gallery, the items drawn for calibration: <see cref="SampleAllocation"/> shares, a seeded random pick within each.</summary>
@@ -342,4 +346,11 @@ public static class UpgradeEvaluation
 /// count, the map fit (null without a map) and the map used, the predictor, and each gallery item's predicted compatibility.
 /// </summary>
 public sealed record UpgradeCalibration(
-    int[][] Items, int Count, MapFit? Fit, EmbeddingMap Map, CompatibilityPredictor Predictor, double[][] Predicted);
+    int[][] Items, int Count, MapFit? Fit, EmbeddingMap Map, CompatibilityPredictor Predictor, double[][] Predicted)
+{
+    /// <summary>The sample's old vectors, gallery by gallery in <see cref="Items"/> order, row-major.</summary>
+    public ReadOnlyMemory<float> OldVectors { get; init; }
+
+    /// <summary>The sample's new vectors, in the same order as <see cref="OldVectors"/>.</summary>
+    public ReadOnlyMemory<float> NewVectors { get; init; }
+}

@@ -129,9 +129,7 @@ public sealed class BackfillEvaluationTests
     {
         var random = new Random(8);
         const int d = 5, n = 30, q = 12;
-        var galleries = Enumerable.Range(0, 3).Select(g => new EvaluationGallery(
-            $"u{g}", Enumerable.Range(0, n).Select(i => $"{i}").ToArray(), Enumerable.Range(0, n).Select(_ => random.Next(4)).ToArray(),
-            OneHot(random, n, d), OneHot(random, n, d), Enumerable.Range(0, q).Select(_ => random.Next(4)).ToArray(), OneHot(random, q, d), OneHot(random, q, d), d, d)).ToArray();
+        var galleries = RandomGalleries(random, 3, n, q, d, labels: 4, OneHot);
         var evaluation = new BackfillEvaluation(new EvaluationDataset("a", "b", "ties", galleries));
 
         for (var trial = 0; trial < 10; trial++)
@@ -233,16 +231,14 @@ public sealed class BackfillEvaluationTests
     {
         var random = new Random(12);
         const int d = 6, n = 25, q = 9;
-        var galleries = Enumerable.Range(0, 2).Select(g => new EvaluationGallery(
-            $"u{g}", Enumerable.Range(0, n).Select(i => $"{i}").ToArray(), Enumerable.Range(0, n).Select(_ => random.Next(3)).ToArray(),
-            Vectors(random, n, d), Vectors(random, n, d), Enumerable.Range(0, q).Select(_ => random.Next(3)).ToArray(), Vectors(random, q, d), Vectors(random, q, d), d, d)).ToArray();
+        var galleries = RandomGalleries(random, 2, n, q, d, labels: 3, Vectors);
         var evaluation = new BackfillEvaluation(new EvaluationDataset("a", "b", "gains", galleries));
 
         var gains = evaluation.MarginalGains();
 
+        Assert.All(gains, g => Assert.Equal(n, g.Length));
         for (var g = 0; g < galleries.Length; g++)
         {
-            var other = 1 - g;
             for (var i = 0; i < n; i++)
             {
                 // Only gallery g changes; the macro average over two galleries halves its change.
@@ -250,10 +246,18 @@ public sealed class BackfillEvaluationTests
                 var none = evaluation.Measure(masks).MeanAveragePrecision;
                 masks[g][i] = true;
                 Assert.Equal(2 * (evaluation.Measure(masks).MeanAveragePrecision - none), gains[g][i], 10);
-                Assert.Equal(n, gains[other].Length);
             }
         }
     }
+
+    /// <summary>
+    /// Galleries of <paramref name="n"/> items and <paramref name="q"/> queries with random labels, old and new vectors
+    /// drawn by <paramref name="vectors"/> (in the order items old, items new, queries old, queries new).
+    /// </summary>
+    private static EvaluationGallery[] RandomGalleries(Random random, int count, int n, int q, int d, int labels, Func<Random, int, int, float[]> vectors) =>
+        Enumerable.Range(0, count).Select(g => new EvaluationGallery(
+            $"u{g}", Enumerable.Range(0, n).Select(i => $"{i}").ToArray(), Enumerable.Range(0, n).Select(_ => random.Next(labels)).ToArray(),
+            vectors(random, n, d), vectors(random, n, d), Enumerable.Range(0, q).Select(_ => random.Next(labels)).ToArray(), vectors(random, q, d), vectors(random, q, d), d, d)).ToArray();
 
     /// <summary>Rows with a single ±1: unit length exactly, so normalising changes nothing and every dot product is exact.</summary>
     private static float[] OneHot(Random random, int count, int dimension)
