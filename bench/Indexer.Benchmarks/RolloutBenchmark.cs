@@ -105,7 +105,7 @@ public static class RolloutBenchmark
     /// <summary>
     /// Carrying 10k old items into the new space (what a gallery does at activation) through a 512x512 linear map, and
     /// through the same map with a local correction of <paramref name="anchors"/> anchors (the calibration sample's
-    /// size by default), against embedding them.
+    /// size by default), and through a kernel map on as many anchors, against embedding them.
     /// </summary>
     private static void MapCost(int anchors = 800)
     {
@@ -127,7 +127,12 @@ public static class RolloutBenchmark
         var residuals = new float[anchors * dimension];
         for (var i = 0; i < residuals.Length; i++) residuals[i] = (float)(0.1 * (random.NextDouble() - 0.5));
         var local = linear.WithCorrection(new LocalCorrection(Enumerable.Range(0, anchors).SelectMany(_ => UnitVector()).ToArray(), residuals, anchors, dimension, dimension));
-        foreach (var (name, map) in new[] { ("linear", linear), ($"local ({anchors} anchors)", local) })
+        var kernelAnchors = Enumerable.Range(0, anchors).SelectMany(_ => UnitVector()).ToArray();
+        var kernelStarted = Stopwatch.GetTimestamp();
+        var kernel = EmbeddingMap.Kernel(LocalCorrection.FitKernelRidge(
+            kernelAnchors, Enumerable.Range(0, anchors).SelectMany(_ => UnitVector()).ToArray(), anchors, dimension, dimension, sharpness: 2, MapFitter.KernelPenalty));
+        Console.WriteLine($"fitting a kernel map on {anchors} anchors ({dimension}-d): {Stopwatch.GetElapsedTime(kernelStarted).TotalMilliseconds:F0} ms");
+        foreach (var (name, map) in new[] { ("linear", linear), ($"local ({anchors} anchors)", local), ($"kernel ({anchors} anchors)", kernel) })
         {
             index.SetRoutes("new", [new IndexRoute("old", RouteKind.Mapped, map)]); // warm-up
             var started = Stopwatch.GetTimestamp();

@@ -123,8 +123,11 @@ internal static class Output
     {
         AnsiConsole.MarkupLineInterpolated($"[bold]{report.From} -> {report.To}[/]: {report.SampleSize} items from {report.Galleries} galleries ({report.EmbeddingFailures} could not be embedded), {report.Duration.TotalSeconds:F1} s");
         AnsiConsole.MarkupLineInterpolated($"map: [bold]{report.MapKind}[/]; held-out agreement mean {report.HeldOut.Mean:F4}, min {report.HeldOut.Min:F4}, p05 {report.HeldOut.P05:F4}, median {report.HeldOut.Median:F4}");
-        var table = new Table().AddColumns("candidate", "ridge λ", "held-out mean", "held-out p05");
-        foreach (var c in report.Candidates) table.AddRow(c.Kind, c.Regularisation.ToString("G3"), c.HeldOutMean.ToString("F4"), c.HeldOutP05.ToString("F4"));
+        var table = new Table().AddColumns("candidate", "penalty", "width s", "held-out mean", "held-out p05");
+        foreach (var c in report.Candidates)
+        {
+            table.AddRow(c.Kind, c.Regularisation.ToString("G3"), c.Sharpness == 0 ? "" : c.Sharpness.ToString("G3"), c.HeldOutMean.ToString("F4"), c.HeldOutP05.ToString("F4"));
+        }
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLineInterpolated($"compatibility predictor: {report.PredictorKind}, held-out Spearman {report.PredictorHeldOutSpearman:F3}");
     }

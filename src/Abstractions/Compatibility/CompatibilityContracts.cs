@@ -10,13 +10,17 @@ public sealed record AgreementStats(
     [property: Id(4)] double Median,
     [property: Id(5)] double P95);
 
-/// <summary>One fitted map candidate and its held-out agreement.</summary>
+/// <summary>
+/// One fitted map candidate and its held-out agreement. Regularisation is a ridge map's λ or a kernel map's μ; Sharpness
+/// is the width s of a kernel map's (or a local correction's) weights, 0 for a linear map.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("indexer.map-candidate")]
 public sealed record MapCandidateSummary(
     [property: Id(0)] string Kind,
     [property: Id(1)] double Regularisation,
     [property: Id(2)] double HeldOutMean,
-    [property: Id(3)] double HeldOutP05);
+    [property: Id(3)] double HeldOutP05,
+    [property: Id(4)] double Sharpness = 0);
 
 /// <summary>
 /// What calibrating an upgrade from one model version to another found: on a sample of stored items (stratified by

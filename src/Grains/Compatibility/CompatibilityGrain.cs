@@ -93,7 +93,7 @@ public sealed partial class CompatibilityGrain(
         await models.PutScoreCalibrationAsync(from, to, ScoreCalibrationCodec.Encode(upgrade.Scores), CancellationToken.None);
         var report = new CalibrationReport(
             from, to, oldVectors.Count, galleries, failures, fit.Best.Kind.ToString(), fit.Best.Regularisation, ToStats(fit.HeldOut),
-            fit.Candidates.Select(c => new MapCandidateSummary(c.Map.Kind.ToString(), c.Map.Regularisation, c.HeldOut.Mean, c.HeldOut.P05)).ToList(),
+            fit.Candidates.Select(c => new MapCandidateSummary(c.Map.Kind.ToString(), c.Map.Regularisation, c.HeldOut.Mean, c.HeldOut.P05, c.Map.Correction?.Sharpness ?? 0)).ToList(),
             predictor.Kind.ToString(), predictor.HeldOutSpearman, time.GetUtcNow(), Stopwatch.GetElapsedTime(started));
         await WriteReportAsync(report);
         LogCalibrated(from, to, report.SampleSize, report.MapKind, report.HeldOut.Mean, report.HeldOut.P05);

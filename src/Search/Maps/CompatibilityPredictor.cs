@@ -10,12 +10,20 @@ public enum PredictorKind
 
     /// <summary>A ridge regression of agreement on the old vector: incompatibility along a direction of the old space.</summary>
     Linear,
+
+    /// <summary>
+    /// From how long the map's result is before it is normalised (<see cref="EmbeddingMap.ApplyAndMeasure"/>), through
+    /// a non-decreasing curve fitted on the calibration items. A kernel map averages the new vectors of the calibration
+    /// items around x: where they disagree, or lie far from x, the average is short, and the item is served worse.
+    /// </summary>
+    MapLength,
 }
 
 /// <summary>
 /// Predicts, from an item's stored old vector alone, how well the map will serve it: its expected agreement between
 /// h(old) and the new model's vector, without a new-model pass. Fitted on the calibration sample, where both are known.
-/// Two predictors are fitted on part of the sample and the one with the smaller squared error on the rest is kept,
+/// The predictors (the map's length only when the map and each item's length under its out-of-fold map are given)
+/// are fitted on part of the sample and the one with the smaller squared error on the rest is kept,
 /// refitted on the whole sample. Squared error, not rank correlation, chooses: the items that matter are the few with
 /// low agreement, and ranks among the many well-served items are mostly noise. The held-out rank correlation with the
 /// true agreement is reported as the predictor's quality.
@@ -37,7 +45,7 @@ public sealed class CompatibilityPredictor
     {
         Kind = parameters.Kind;
         HeldOutSpearman = heldOutSpearman;
-        CalibrationSize = parameters.Agreements.Length > 0 ? parameters.Agreements.Length : parameters.FittedCount;
+        CalibrationSize = parameters.Kind == PredictorKind.Neighbours ? parameters.Agreements.Length : parameters.FittedCount;
         Parameters = parameters;
         _predict = Build(parameters);
     }
@@ -62,10 +70,17 @@ public sealed class CompatibilityPredictor
     /// <param name="agreements">Each calibration item's measured agreement, cos(h(old), new).</param>
     /// <param name="dimension">Dimension of the old vectors.</param>
     /// <param name="seed">Seed of the split into fitted and held-out items.</param>
-    public static CompatibilityPredictor Fit(ReadOnlySpan<float> oldVectors, IReadOnlyList<double> agreements, int dimension, int seed = 0)
+    /// <param name="map">The map the agreements are of; with <paramref name="lengths"/>, a <see cref="PredictorKind.MapLength"/> predictor is tried.</param>
+    /// <param name="lengths">Each calibration item's length of h(old) before normalising, under the same (out-of-fold) map as its agreement.</param>
+    public static CompatibilityPredictor Fit(
+        ReadOnlySpan<float> oldVectors, IReadOnlyList<double> agreements, int dimension, int seed = 0, EmbeddingMap? map = null, IReadOnlyList<double>? lengths = null)
     {
         if (oldVectors.Length != (long)agreements.Count * dimension) throw new ArgumentException("one agreement per calibration vector is needed");
         if (agreements.Count < 8) throw new ArgumentException($"{agreements.Count} calibration items are too few to fit and check a predictor", nameof(agreements));
+        if ((map is null) != (lengths is null)) throw new ArgumentException("a map and the items' lengths under it go together");
+        if (lengths is not null && lengths.Count != agreements.Count) throw new ArgumentException("one length per calibration item is needed", nameof(lengths));
+        if (map is not null && map.InputDimension != dimension) throw new ArgumentException($"the map takes {map.InputDimension}-d vectors; the calibration vectors are {dimension}-d", nameof(map));
+        var feature = map is not null && lengths is not null && lengths.Max() - lengths.Min() > 1e-6 ? (map, lengths) : default;
 
         var order = Enumerable.Range(0, agreements.Count).ToArray();
         new Random(seed).Shuffle(order);
@@ -77,10 +92,16 @@ public sealed class CompatibilityPredictor
         var best = PredictorKind.Neighbours;
         var bestError = double.PositiveInfinity;
         var bestSpearman = double.NaN;
-        foreach (var kind in Enum.GetValues<PredictorKind>())
+        foreach (var kind in Enum.GetValues<PredictorKind>().Where(k => k != PredictorKind.MapLength || feature.map is not null))
         {
-            var predict = Build(Parameterise(kind, vectors, agreements, fitted, dimension));
-            var predicted = heldOut.Select(i => predict(vectors.AsSpan(i * dimension, dimension))).ToArray();
+            var parameters = Parameterise(kind, vectors, agreements, fitted, dimension, feature);
+            var predict = Build(parameters);
+            // The map was fitted on every calibration item, so read a held-out item's length as its out-of-fold map
+            // gave it, as for its agreement: the final map's length there is that of one of its own anchors.
+            var curve = kind == PredictorKind.MapLength ? new MonotoneCurve(parameters.Lengths, parameters.Agreements) : null;
+            var predicted = curve is not null
+                ? heldOut.Select(i => curve.At(feature.lengths![i])).ToArray()
+                : heldOut.Select(i => predict(vectors.AsSpan(i * dimension, dimension))).ToArray();
             var error = heldOut.Select((i, k) => (predicted[k] - agreements[i]) * (predicted[k] - agreements[i])).Average();
             if (error < bestError)
             {
@@ -89,17 +110,49 @@ public sealed class CompatibilityPredictor
             }
         }
 
-        return new CompatibilityPredictor(bestSpearman, Parameterise(best, vectors, agreements, order, dimension));
+        return new CompatibilityPredictor(bestSpearman, Parameterise(best, vectors, agreements, order, dimension, feature));
     }
 
     /// <summary>The predicted agreement of an item with this old vector; lower means less compatible.</summary>
     public double Predict(ReadOnlySpan<float> oldVector) => _predict(oldVector);
 
-    private static PredictorParameters Parameterise(PredictorKind kind, float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension) =>
-        kind == PredictorKind.Linear ? FitLinear(vectors, agreements, items, dimension) : Neighbourhood(vectors, agreements, items, dimension);
+    private static PredictorParameters Parameterise(
+        PredictorKind kind, float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension, (EmbeddingMap? Map, IReadOnlyList<double>? Lengths) feature) =>
+        kind switch
+        {
+            PredictorKind.Linear => FitLinear(vectors, agreements, items, dimension),
+            PredictorKind.MapLength => FitMapLength(feature.Map!, feature.Lengths!, agreements, items, dimension),
+            _ => Neighbourhood(vectors, agreements, items, dimension),
+        };
 
-    private static Func<ReadOnlySpan<float>, double> Build(PredictorParameters p) =>
-        p.Kind == PredictorKind.Linear ? BuildLinear(p) : BuildNeighbours(p);
+    private static Func<ReadOnlySpan<float>, double> Build(PredictorParameters p) => p.Kind switch
+    {
+        PredictorKind.Linear => BuildLinear(p),
+        PredictorKind.MapLength => BuildMapLength(p),
+        _ => BuildNeighbours(p),
+    };
+
+    /// <summary>The non-decreasing curve of agreement against length closest to the items' (<see cref="MonotoneCurve.Fit"/>).</summary>
+    private static PredictorParameters FitMapLength(EmbeddingMap map, IReadOnlyList<double> lengths, IReadOnlyList<double> agreements, int[] items, int dimension)
+    {
+        var curve = MonotoneCurve.Fit(items.Select(i => lengths[i]).ToArray(), items.Select(i => agreements[i]).ToArray());
+        return new PredictorParameters(PredictorKind.MapLength, dimension, [], [.. curve.Values], items.Average(i => agreements[i]), [], items.Length)
+        {
+            Map = map,
+            Lengths = [.. curve.Knots],
+        };
+    }
+
+    /// <summary>The curve read at the length of the item's mapped vector.</summary>
+    private static Func<ReadOnlySpan<float>, double> BuildMapLength(PredictorParameters p)
+    {
+        var (map, curve) = (p.Map!, new MonotoneCurve(p.Lengths, p.Agreements));
+        return vector =>
+        {
+            Span<float> mapped = map.OutputDimension <= 4096 ? stackalloc float[map.OutputDimension] : new float[map.OutputDimension];
+            return curve.At(map.ApplyAndMeasure(vector, mapped));
+        };
+    }
 
     private static PredictorParameters Neighbourhood(float[] vectors, IReadOnlyList<double> agreements, int[] items, int dimension)
     {
@@ -171,7 +224,16 @@ public sealed class CompatibilityPredictor
 
 /// <summary>
 /// A fitted <see cref="CompatibilityPredictor"/>'s numbers: for <see cref="PredictorKind.Neighbours"/> the calibration
-/// items' old vectors (row-major) and agreements; for <see cref="PredictorKind.Linear"/> the mean agreement and weights.
+/// items' old vectors (row-major) and agreements; for <see cref="PredictorKind.Linear"/> the mean agreement and weights;
+/// for <see cref="PredictorKind.MapLength"/> the map, and the curve's knots in <see cref="Lengths"/> and their
+/// agreements in Agreements.
 /// </summary>
 public sealed record PredictorParameters(
-    PredictorKind Kind, int Dimension, float[] Vectors, double[] Agreements, double Mean, float[] Weights, int FittedCount);
+    PredictorKind Kind, int Dimension, float[] Vectors, double[] Agreements, double Mean, float[] Weights, int FittedCount)
+{
+    /// <summary>The map whose length a <see cref="PredictorKind.MapLength"/> predictor reads; null for the others.</summary>
+    public EmbeddingMap? Map { get; init; }
+
+    /// <summary>The knots' lengths, ascending, of a <see cref="PredictorKind.MapLength"/> predictor; empty for the others.</summary>
+    public double[] Lengths { get; init; } = [];
+}

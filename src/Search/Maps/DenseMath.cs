@@ -42,8 +42,7 @@ public static class DenseMath
         {
             for (var j = 0; j <= i; j++)
             {
-                var sum = s[i * n + j];
-                for (var k = 0; k < j; k++) sum -= l[i * n + k] * l[j * n + k];
+                var sum = s[i * n + j] - System.Numerics.Tensors.TensorPrimitives.Dot(l.AsSpan(i * n, j), l.AsSpan(j * n, j));
                 if (i == j)
                 {
                     if (sum <= 0) throw new ArgumentException("the matrix is not positive definite", nameof(s));

@@ -12,14 +12,20 @@ public enum MapKind
     /// <summary>A general linear map, least squares with a ridge penalty.</summary>
     Ridge,
 
-    /// <summary>A ridge (or orthogonal) map plus a <see cref="LocalCorrection"/> learnt from the calibration items near each vector.</summary>
+    /// <summary>
+    /// A ridge (or orthogonal) map plus a <see cref="LocalCorrection"/> learnt from the calibration items near each
+    /// vector; also the kind of a chain of several stages.
+    /// </summary>
     Local,
+
+    /// <summary>Kernel ridge regression on the calibration items, no linear part (<see cref="CorrectionWeighting.KernelRidge"/>).</summary>
+    Kernel,
 }
 
 /// <summary>
 /// A map h from an old model's embedding space to a new one's: y = normalise(x W + c(x)), W row-major
-/// <see cref="InputDimension"/> x <see cref="OutputDimension"/> (none for the identity) and c an optional
-/// <see cref="LocalCorrection"/>. A map may be followed by another (<see cref="Then"/>): maps chain across upgrades.
+/// <see cref="InputDimension"/> x <see cref="OutputDimension"/> (none for the identity; zero for a kernel map) and c an
+/// optional <see cref="LocalCorrection"/>. A map may be followed by another (<see cref="Then"/>): maps chain across upgrades.
 /// Applying it costs <see cref="MultiplyAddsPerItem"/> multiply-adds, a tiny fraction of a backbone pass.
 /// </summary>
 public sealed class EmbeddingMap
@@ -32,7 +38,7 @@ public sealed class EmbeddingMap
     private EmbeddingMap(MapKind stageKind, int inputDimension, int outputDimension, float[]? weights, double regularisation, LocalCorrection? correction = null, EmbeddingMap? next = null)
     {
         StageKind = stageKind;
-        Kind = correction is not null || next is not null ? MapKind.Local : stageKind;
+        Kind = next is not null || (correction is not null && stageKind != MapKind.Kernel) ? MapKind.Local : stageKind;
         InputDimension = inputDimension;
         OutputDimension = next?.OutputDimension ?? outputDimension;
         StageOutputDimension = outputDimension;
@@ -45,7 +51,7 @@ public sealed class EmbeddingMap
     /// <summary>How the map was fitted; <see cref="MapKind.Local"/> when it carries a correction or has several stages.</summary>
     public MapKind Kind { get; }
 
-    /// <summary>How this stage's linear part was fitted: identity, orthogonal or ridge.</summary>
+    /// <summary>How this stage's linear part was fitted: identity, orthogonal or ridge; kernel when it has none.</summary>
     public MapKind StageKind { get; }
 
     public int InputDimension { get; }
@@ -56,7 +62,10 @@ public sealed class EmbeddingMap
     /// <summary>Dimension of this stage's result, the input of <see cref="Next"/>.</summary>
     public int StageOutputDimension { get; }
 
-    /// <summary>The ridge penalty λ (relative to the mean eigenvalue of XᵀX) of a ridge stage; 0 otherwise.</summary>
+    /// <summary>
+    /// The ridge penalty of a ridge stage (λ, relative to the mean eigenvalue of XᵀX) or of a kernel stage (μ, relative
+    /// to that of the kernel matrix); 0 otherwise.
+    /// </summary>
     public double Regularisation { get; }
 
     /// <summary>The local correction added before normalising; null for a purely linear stage.</summary>
@@ -76,10 +85,18 @@ public sealed class EmbeddingMap
 
     public static EmbeddingMap Identity(int dimension) => new(MapKind.Identity, dimension, dimension, null, 0);
 
+    /// <summary>y = normalise(c(x)): a map that is all kernel ridge regression (<see cref="LocalCorrection.FitKernelRidge"/>).</summary>
+    public static EmbeddingMap Kernel(LocalCorrection correction)
+    {
+        ArgumentNullException.ThrowIfNull(correction);
+        if (correction.Weighting != CorrectionWeighting.KernelRidge) throw new ArgumentException("a kernel map needs a kernel ridge correction", nameof(correction));
+        return new EmbeddingMap(MapKind.Kernel, correction.InputDimension, correction.OutputDimension, null, correction.Penalty, correction);
+    }
+
     public static EmbeddingMap FromWeights(MapKind kind, int inputDimension, int outputDimension, float[] weights, double regularisation = 0)
     {
         ArgumentNullException.ThrowIfNull(weights);
-        if (kind is MapKind.Identity or MapKind.Local) throw new ArgumentException($"a {kind} map is not made from weights alone", nameof(kind));
+        if (kind is MapKind.Identity or MapKind.Local or MapKind.Kernel) throw new ArgumentException($"a {kind} map is not made from weights alone", nameof(kind));
         if (weights.Length != (long)inputDimension * outputDimension)
         {
             throw new ArgumentException($"{inputDimension} x {outputDimension} weights expected; got {weights.Length}", nameof(weights));
@@ -102,21 +119,25 @@ public sealed class EmbeddingMap
     }
 
     /// <summary>y = normalise(x W + c(x)), then the next stage's map of y.</summary>
-    public void Apply(ReadOnlySpan<float> input, Span<float> output)
+    public void Apply(ReadOnlySpan<float> input, Span<float> output) => ApplyAndMeasure(input, output);
+
+    /// <summary>
+    /// Applies the map (<see cref="Apply(ReadOnlySpan{float}, Span{float})"/>) and returns the length of the last stage's
+    /// result before it was normalised. A linear map's length follows the old vector's direction; a kernel map's is
+    /// short where the calibration items around x have new vectors that disagree (their average is short) or where x
+    /// lies far from every one of them. It is 1 for the identity and a rotation.
+    /// </summary>
+    public double ApplyAndMeasure(ReadOnlySpan<float> input, Span<float> output)
     {
         if (input.Length != InputDimension) throw new ArgumentException($"input has {input.Length} dimensions; the map takes {InputDimension}", nameof(input));
         if (output.Length != OutputDimension) throw new ArgumentException($"output has {output.Length} dimensions; the map gives {OutputDimension}", nameof(output));
-        if (Next is null)
-        {
-            ApplyStage(input, output);
-            return;
-        }
+        if (Next is null) return ApplyStage(input, output);
 
         // Embedding dimensions are hundreds of floats: the intermediate vector fits on the stack, so serving a gallery
         // through a chain allocates nothing per item.
         Span<float> stage = StageOutputDimension <= MaxStackDimension ? stackalloc float[StageOutputDimension] : new float[StageOutputDimension];
         ApplyStage(input, stage);
-        Next.Apply(stage, output);
+        return Next.ApplyAndMeasure(stage, output);
     }
 
     /// <summary>
@@ -162,9 +183,14 @@ public sealed class EmbeddingMap
         return output;
     }
 
-    private void ApplyStage(ReadOnlySpan<float> input, Span<float> output)
+    /// <summary>Applies this stage alone and returns its result's length before normalising.</summary>
+    private double ApplyStage(ReadOnlySpan<float> input, Span<float> output)
     {
-        if (_weights is null)
+        if (StageKind == MapKind.Kernel)
+        {
+            output.Clear();
+        }
+        else if (_weights is null)
         {
             input.CopyTo(output);
         }
@@ -181,6 +207,8 @@ public sealed class EmbeddingMap
         }
 
         Correction?.AddTo(input, output);
+        var length = System.Numerics.Tensors.TensorPrimitives.Norm(output);
         VectorMath.NormalizeInPlace(output);
+        return length;
     }
 }

@@ -5,14 +5,15 @@ namespace Indexer.Search.Maps;
 
 /// <summary>
 /// Binary form of an <see cref="EmbeddingMap"/>, little-endian: "IXMP", format version, then the stages in order, then
-/// a SHA-256 of everything before it. Version 2 starts with the stage count; each stage holds the kind of its linear part, input and
-/// output dimensions, regularisation and weights (none for the identity), then its correction's anchor count (0 for
-/// none) and, when it has one, neighbours, sharpness, anchors and residuals. Version 1 (one linear stage, no count and
-/// no correction) is still read, so maps stored before corrections existed keep serving.
+/// a SHA-256 of everything before it. Version 3 starts with the stage count; each stage holds the kind of its linear
+/// part, input and output dimensions, regularisation and weights (none for the identity or a kernel stage), then its
+/// correction's anchor count (0 for none) and, when it has one, weighting, neighbours, sharpness, penalty, anchors and
+/// values. Versions 2 (no weighting and no penalty: every correction a nearest-neighbour one) and 1 (one linear
+/// stage, no count and no correction) are still read, so maps stored before are served as they were.
 /// </summary>
 public static class EmbeddingMapCodec
 {
-    public const int FormatVersion = 2;
+    public const int FormatVersion = 3;
 
     private const int ChecksumBytes = 32;
 
@@ -44,10 +45,12 @@ public static class EmbeddingMapCodec
                 var correction = stage.Correction;
                 writer.Write(correction?.Count ?? 0);
                 if (correction is null) continue;
+                writer.Write((int)correction.Weighting);
                 writer.Write(correction.Neighbours);
                 writer.Write(correction.Sharpness);
+                writer.Write(correction.Penalty);
                 foreach (var x in correction.Anchors) writer.Write(x);
-                foreach (var x in correction.Residuals) writer.Write(x);
+                foreach (var x in correction.Values) writer.Write(x);
             }
         }
 
@@ -63,10 +66,10 @@ public static class EmbeddingMapCodec
     {
         if (bytes.Length < 8 + ChecksumBytes || !bytes.StartsWith("IXMP"u8)) throw new InvalidDataException("not a map (bad magic or too short)");
         var version = BinaryPrimitives.ReadInt32LittleEndian(bytes[4..]);
-        if (version is not (1 or FormatVersion)) throw new InvalidDataException($"map format version {version} is not supported");
+        if (version is not (1 or 2 or FormatVersion)) throw new InvalidDataException($"map format version {version} is not supported");
         if (!SHA256.HashData(bytes[..^ChecksumBytes]).AsSpan().SequenceEqual(bytes[^ChecksumBytes..])) throw new InvalidDataException("map checksum mismatch: the blob is corrupt");
         var reader = new Reader(bytes[8..^ChecksumBytes]);
-        var map = version == 1 ? DecodeVersion1(ref reader) : DecodeStages(ref reader);
+        var map = version == 1 ? DecodeVersion1(ref reader) : DecodeStages(ref reader, version);
         if (!reader.AtEnd) throw new InvalidDataException("map holds bytes after its last stage");
         return map;
     }
@@ -79,7 +82,7 @@ public static class EmbeddingMapCodec
         return Stage(kind, input, output, regularisation, weights, null);
     }
 
-    private static EmbeddingMap DecodeStages(ref Reader reader)
+    private static EmbeddingMap DecodeStages(ref Reader reader, int version)
     {
         var count = reader.Int();
         if (count is < 1 or > MaxStages) throw new InvalidDataException($"map declares {count} stages");
@@ -93,10 +96,13 @@ public static class EmbeddingMapCodec
             if (anchors is < 0 or > MaxAnchors) throw new InvalidDataException($"map stage declares {anchors} anchors");
             if (anchors > 0)
             {
+                var weighting = version >= 3 ? (CorrectionWeighting)reader.Int() : CorrectionWeighting.NearestNeighbours;
                 var (neighbours, sharpness) = (reader.Int(), reader.Double());
+                var penalty = version >= 3 ? reader.Double() : 0;
                 try
                 {
-                    correction = new LocalCorrection(reader.Floats((long)anchors * input), reader.Floats((long)anchors * output), anchors, input, output, neighbours, sharpness);
+                    correction = new LocalCorrection(
+                        reader.Floats((long)anchors * input), reader.Floats((long)anchors * output), anchors, input, output, neighbours, sharpness, weighting, penalty);
                 }
                 catch (ArgumentException e)
                 {
@@ -119,7 +125,13 @@ public static class EmbeddingMapCodec
 
     private static EmbeddingMap Stage(MapKind kind, int input, int output, double regularisation, float[] weights, LocalCorrection? correction)
     {
-        if (kind == MapKind.Local) throw new InvalidDataException("a map stage's linear part is identity, orthogonal or ridge");
+        if (kind == MapKind.Local) throw new InvalidDataException("a map stage's linear part is identity, orthogonal, ridge or none (kernel)");
+        if (kind == MapKind.Kernel)
+        {
+            if (weights.Length != 0 || correction is not { Weighting: CorrectionWeighting.KernelRidge }) throw new InvalidDataException("a kernel stage carries no weights and a kernel ridge correction");
+            return EmbeddingMap.Kernel(correction);
+        }
+
         if (kind == MapKind.Identity)
         {
             if (weights.Length != 0 || input != output) throw new InvalidDataException("an identity stage carries no weights and keeps its dimension");

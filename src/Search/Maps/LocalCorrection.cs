@@ -2,13 +2,37 @@ using System.Numerics.Tensors;
 
 namespace Indexer.Search.Maps;
 
+/// <summary>How a <see cref="LocalCorrection"/> weighs its anchors.</summary>
+public enum CorrectionWeighting
+{
+    /// <summary>
+    /// The weighted mean of the values of the <see cref="LocalCorrection.Neighbours"/> anchors most similar to x, each
+    /// weighted exp(s · (cos(x, a_j) − 1)) and the weights scaled to sum to one; the values are residuals
+    /// new_j − h_lin(old_j) of a linear map.
+    /// </summary>
+    NearestNeighbours,
+
+    /// <summary>
+    /// Kernel ridge regression: Σ_j exp(s · (cos(x, a_j) − 1)) · α_j over every anchor, weights not scaled; the values
+    /// α solve (K + μI) α = Y on the anchors, K_ij = exp(s · (cos(a_i, a_j) − 1)). Fitted by <see cref="LocalCorrection.FitKernelRidge"/>.
+    /// </summary>
+    KernelRidge,
+}
+
 /// <summary>
-/// What a linear map gets wrong near each calibration item, added back where a vector lies near those items: the
-/// correction of x is the weighted mean of the residuals r_j = new_j − h_lin(old_j) of the <see cref="Neighbours"/>
-/// anchors most similar to x in the old space, each weighted exp(<see cref="Sharpness"/> · (cos(x, old_j) − 1)).
-/// A linear map bends the whole old space one way; an old model that saw only some classes squeezes the others
-/// differently from place to place, and the anchors' residuals carry that local bend. Far from every anchor the
-/// weights are all small but still sum to one, so the correction is that of the nearest region, never an extrapolation.
+/// A smooth function of the old vector learnt from calibration items (anchors), added to a map's linear part or, for
+/// a <see cref="MapKind.Kernel"/> map, the whole map. Two weightings (<see cref="CorrectionWeighting"/>):
+/// <list type="bullet">
+/// <item>nearest neighbours: what a linear map gets wrong near each calibration item, added back where a vector lies
+/// near those items. A linear map bends the whole old space one way; an old model that saw only some classes squeezes
+/// the others differently from place to place, and the anchors' residuals carry that local bend. Far from every anchor
+/// the weights are all small but still sum to one, so the correction is that of the nearest region, never an
+/// extrapolation.</item>
+/// <item>kernel ridge: a least-squares fit, with a penalty, of the new vectors by a sum of broad bumps centred on the
+/// anchors. Every anchor contributes, so the fit is smooth across regions instead of copying the nearest few; on the
+/// Fashion-MNIST zoo it agrees better with the new model on items it never saw than the linear map with
+/// neighbour corrections (docs/results).</item>
+/// </list>
 /// </summary>
 public sealed class LocalCorrection
 {
@@ -19,31 +43,82 @@ public sealed class LocalCorrection
     public const double DefaultSharpness = 20;
 
     private readonly float[] _anchors;
-    private readonly float[] _residuals;
+    private readonly float[] _values;
 
     /// <param name="anchors">The anchors' old vectors, <paramref name="count"/> x <paramref name="inputDimension"/>, row-major, unit length.</param>
-    /// <param name="residuals">Each anchor's residual, <paramref name="count"/> x <paramref name="outputDimension"/>, row-major.</param>
+    /// <param name="values">Each anchor's value (a residual, or a kernel ridge coefficient), <paramref name="count"/> x <paramref name="outputDimension"/>, row-major.</param>
     /// <param name="count">Anchors.</param>
     /// <param name="inputDimension">Old space dimension.</param>
     /// <param name="outputDimension">New space dimension.</param>
-    /// <param name="neighbours">Anchors averaged per vector.</param>
+    /// <param name="neighbours">Anchors averaged per vector (nearest-neighbour weighting; kernel ridge uses every anchor).</param>
     /// <param name="sharpness">Weight fall-off with distance.</param>
-    public LocalCorrection(float[] anchors, float[] residuals, int count, int inputDimension, int outputDimension, int neighbours = DefaultNeighbours, double sharpness = DefaultSharpness)
+    /// <param name="weighting">How the anchors are weighed.</param>
+    /// <param name="penalty">The kernel ridge penalty μ the values were solved with (reported, not used to apply); 0 for nearest neighbours.</param>
+    public LocalCorrection(
+        float[] anchors, float[] values, int count, int inputDimension, int outputDimension, int neighbours = DefaultNeighbours, double sharpness = DefaultSharpness,
+        CorrectionWeighting weighting = CorrectionWeighting.NearestNeighbours, double penalty = 0)
     {
         ArgumentNullException.ThrowIfNull(anchors);
-        ArgumentNullException.ThrowIfNull(residuals);
+        ArgumentNullException.ThrowIfNull(values);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(neighbours);
         if (anchors.Length != (long)count * inputDimension) throw new ArgumentException($"{count} x {inputDimension} anchor values expected; got {anchors.Length}", nameof(anchors));
-        if (residuals.Length != (long)count * outputDimension) throw new ArgumentException($"{count} x {outputDimension} residual values expected; got {residuals.Length}", nameof(residuals));
+        if (values.Length != (long)count * outputDimension) throw new ArgumentException($"{count} x {outputDimension} values expected; got {values.Length}", nameof(values));
         if (!double.IsFinite(sharpness) || sharpness < 0) throw new ArgumentOutOfRangeException(nameof(sharpness), sharpness, "must be finite and not negative");
+        if (!Enum.IsDefined(weighting)) throw new ArgumentOutOfRangeException(nameof(weighting), weighting, "unknown weighting");
+        if (!double.IsFinite(penalty) || penalty < 0) throw new ArgumentOutOfRangeException(nameof(penalty), penalty, "must be finite and not negative");
         _anchors = anchors;
-        _residuals = residuals;
+        _values = values;
         Count = count;
         InputDimension = inputDimension;
         OutputDimension = outputDimension;
-        Neighbours = Math.Min(neighbours, count);
+        Weighting = weighting;
+        Neighbours = weighting == CorrectionWeighting.KernelRidge ? count : Math.Min(neighbours, count);
         Sharpness = sharpness;
+        Penalty = penalty;
+    }
+
+    /// <summary>
+    /// Kernel ridge regression of <paramref name="targets"/> on <paramref name="anchors"/>: the values α solve
+    /// (K + μI) α = Y with K_ij = exp(s · (⟨a_i, a_j⟩ − 1)). For unit anchors K's diagonal is 1, so μ is relative to
+    /// its mean eigenvalue, as a ridge map's λ is to XᵀX's.
+    /// </summary>
+    /// <param name="anchors">count x inputDimension, row-major, unit rows (kept, not copied).</param>
+    /// <param name="targets">count x outputDimension, row-major: what the correction should give at each anchor.</param>
+    /// <param name="count">Anchors.</param>
+    /// <param name="inputDimension">Old space dimension.</param>
+    /// <param name="outputDimension">New space dimension.</param>
+    /// <param name="sharpness">s: how fast an anchor's weight falls with distance.</param>
+    /// <param name="penalty">μ: how strongly the fit is smoothed (must be positive).</param>
+    public static LocalCorrection FitKernelRidge(float[] anchors, ReadOnlySpan<float> targets, int count, int inputDimension, int outputDimension, double sharpness, double penalty)
+    {
+        ArgumentNullException.ThrowIfNull(anchors);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        if (anchors.Length != (long)count * inputDimension) throw new ArgumentException($"{count} x {inputDimension} anchor values expected; got {anchors.Length}", nameof(anchors));
+        if (targets.Length != (long)count * outputDimension) throw new ArgumentException($"{count} x {outputDimension} targets expected; got {targets.Length}", nameof(targets));
+        if (!double.IsFinite(sharpness) || sharpness < 0) throw new ArgumentOutOfRangeException(nameof(sharpness), sharpness, "must be finite and not negative");
+        if (!double.IsFinite(penalty) || penalty <= 0) throw new ArgumentOutOfRangeException(nameof(penalty), penalty, "must be finite and positive");
+
+        var kernel = new double[count * count];
+        for (var i = 0; i < count; i++)
+        {
+            var a = anchors.AsSpan(i * inputDimension, inputDimension);
+            for (var j = 0; j < i; j++)
+            {
+                var k = Math.Exp(sharpness * (TensorPrimitives.Dot(a, anchors.AsSpan(j * inputDimension, inputDimension)) - 1));
+                kernel[i * count + j] = k;
+                kernel[j * count + i] = k;
+            }
+
+            kernel[i * count + i] = Math.Exp(sharpness * (TensorPrimitives.Dot(a, a) - 1)) + penalty;
+        }
+
+        var right = new double[targets.Length];
+        for (var i = 0; i < right.Length; i++) right[i] = targets[i];
+        var solved = DenseMath.SolveSymmetricPositiveDefinite(kernel, right, count, outputDimension);
+        var values = new float[solved.Length];
+        for (var i = 0; i < values.Length; i++) values[i] = (float)solved[i];
+        return new LocalCorrection(anchors, values, count, inputDimension, outputDimension, count, sharpness, CorrectionWeighting.KernelRidge, penalty);
     }
 
     public int Count { get; }
@@ -56,21 +131,37 @@ public sealed class LocalCorrection
 
     public double Sharpness { get; }
 
+    public CorrectionWeighting Weighting { get; }
+
+    /// <summary>The kernel ridge penalty μ the values were solved with; 0 for nearest neighbours.</summary>
+    public double Penalty { get; }
+
     /// <summary>The anchors' old vectors, row-major.</summary>
     public ReadOnlySpan<float> Anchors => _anchors;
 
-    /// <summary>The anchors' residuals, row-major.</summary>
-    public ReadOnlySpan<float> Residuals => _residuals;
+    /// <summary>The anchors' values (residuals, or kernel ridge coefficients), row-major.</summary>
+    public ReadOnlySpan<float> Values => _values;
 
-    /// <summary>Similarities to every anchor, then the weighted residuals of the nearest.</summary>
+    /// <summary>Similarities to every anchor, then the weighted values of the nearest (of all, for kernel ridge).</summary>
     public long MultiplyAddsPerItem => (long)Count * InputDimension + (long)Neighbours * OutputDimension;
 
-    /// <summary>Numbers stored: anchors and residuals.</summary>
-    public long ParameterCount => _anchors.LongLength + _residuals.LongLength;
+    /// <summary>Numbers stored: anchors and values.</summary>
+    public long ParameterCount => _anchors.LongLength + _values.LongLength;
 
     /// <summary>Adds the correction of <paramref name="input"/> to <paramref name="output"/>.</summary>
     public void AddTo(ReadOnlySpan<float> input, Span<float> output)
     {
+        if (Weighting == CorrectionWeighting.KernelRidge)
+        {
+            for (var j = 0; j < Count; j++)
+            {
+                var s = TensorPrimitives.Dot(input, _anchors.AsSpan(j * InputDimension, InputDimension));
+                TensorPrimitives.MultiplyAdd(_values.AsSpan(j * OutputDimension, OutputDimension), (float)Math.Exp(Sharpness * (s - 1)), output, output);
+            }
+
+            return;
+        }
+
         Span<int> nearest = stackalloc int[Neighbours];
         Span<float> similarity = stackalloc float[Neighbours];
         var found = 0;
@@ -101,7 +192,7 @@ public sealed class LocalCorrection
 
         for (var k = 0; k < found; k++)
         {
-            TensorPrimitives.MultiplyAdd(_residuals.AsSpan(nearest[k] * OutputDimension, OutputDimension), (float)(weights[k] / total), output, output);
+            TensorPrimitives.MultiplyAdd(_values.AsSpan(nearest[k] * OutputDimension, OutputDimension), (float)(weights[k] / total), output, output);
         }
     }
 }

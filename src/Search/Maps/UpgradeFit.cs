@@ -25,7 +25,7 @@ public sealed record UpgradeFit(MapFit Map, CompatibilityPredictor MappedPredict
         ArgumentNullException.ThrowIfNull(newVectors);
         var map = MapFitter.Fit(oldVectors, newVectors, count, oldDimension, newDimension);
         var all = Enumerable.Range(0, count).ToArray();
-        var mapped = CompatibilityPredictor.Fit(oldVectors, map.OutOfFoldAgreements, oldDimension);
+        var mapped = CompatibilityPredictor.Fit(oldVectors, map.OutOfFoldAgreements, oldDimension, map: map.Best, lengths: map.OutOfFoldLengths);
         var direct = oldDimension == newDimension
             ? CompatibilityPredictor.Fit(oldVectors, MapFitter.Agreements(EmbeddingMap.Identity(oldDimension), oldVectors, newVectors, all), oldDimension)
             : null;

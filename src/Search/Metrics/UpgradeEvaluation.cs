@@ -306,7 +306,9 @@ public static class UpgradeEvaluation
             : null;
         var map = fit?.Best ?? EmbeddingMap.Identity(dOld);
         var calibrationAgreement = fit?.OutOfFoldAgreements ?? MapFitter.Agreements(map, calibrationOld, calibrationNew, Enumerable.Range(0, calibrationCount).ToArray());
-        var predictor = CompatibilityPredictor.Fit(calibrationOld, calibrationAgreement, dOld, options.Seed);
+        var predictor = fit is not null
+            ? CompatibilityPredictor.Fit(calibrationOld, calibrationAgreement, dOld, options.Seed, fit.Best, fit.OutOfFoldLengths)
+            : CompatibilityPredictor.Fit(calibrationOld, calibrationAgreement, dOld, options.Seed);
         var predicted = new double[galleries.Count][];
         Parallel.For(0, galleries.Count, g =>
         {

@@ -67,7 +67,7 @@ public sealed class LocalMapTests
     /// Points on the unit circle in 2-d mapped into 3-d by a bend no linear map can follow: the new vector turns twice
     /// as fast as the old one.
     /// </summary>
-    private static (float[] Old, float[] New) Bent(int n, int seed)
+    internal static (float[] Old, float[] New) Bent(int n, int seed)
     {
         var random = new Random(seed);
         var old = new float[n * 2];
@@ -84,12 +84,12 @@ public sealed class LocalMapTests
     }
 
     [Fact]
-    public void Fit_ARelationNoLinearMapFollows_ChoosesTheLocalMap_WhichBeatsEveryLinearCandidate()
+    public void Fit_ARelationNoLinearMapFollows_WithoutKernelCandidates_ChoosesTheLocalMap_WhichBeatsEveryLinearCandidate()
     {
         const int n = 400;
         var (old, @new) = Bent(n, seed: 3);
 
-        var fit = MapFitter.Fit(old, @new, n, 2, 3);
+        var fit = MapFitter.Fit(old, @new, n, 2, 3, kernelSharpnesses: []);
 
         Assert.Equal(MapKind.Local, fit.Best.Kind);
         var bestLinear = fit.Candidates.Where(c => c.Map.Kind != MapKind.Local).Max(c => c.HeldOut.Mean);
@@ -107,7 +107,7 @@ public sealed class LocalMapTests
         for (var i = 0; i < @new.Length; i++) @new[i] += (float)(0.8 * (random.NextDouble() - 0.5));
         for (var i = 0; i < n; i++) VectorMath.NormalizeInPlace(@new.AsSpan(i * 3, 3));
 
-        var fit = MapFitter.Fit(old, @new, n, 2, 3);
+        var fit = MapFitter.Fit(old, @new, n, 2, 3, kernelSharpnesses: []);
         var inSample = MapFitter.Agreements(fit.Best, old, @new, Enumerable.Range(0, n).ToArray()).Average();
 
         Assert.Equal(MapKind.Local, fit.Best.Kind);
@@ -126,7 +126,7 @@ public sealed class LocalMapTests
     {
         const int n = 200;
         var (old, @new) = Bent(n, seed: 6);
-        var local = MapFitter.Fit(old, @new, n, 2, 3).Best;
+        var local = MapFitter.Fit(old, @new, n, 2, 3, kernelSharpnesses: []).Best;
         var chain = EmbeddingMap.FromWeights(MapKind.Orthogonal, 2, 2, [0, 1, -1, 0]).Then(local).Then(EmbeddingMap.FromWeights(MapKind.Ridge, 3, 2, [1, 0, 0, 1, 0.5f, 0.5f], 0.1));
 
         foreach (var map in new[] { local, chain })
@@ -144,7 +144,7 @@ public sealed class LocalMapTests
     {
         const int n = 200;
         var (old, @new) = Bent(n, seed: 7);
-        var local = MapFitter.Fit(old, @new, n, 2, 3).Best;
+        var local = MapFitter.Fit(old, @new, n, 2, 3, kernelSharpnesses: []).Best;
         var after = EmbeddingMap.FromWeights(MapKind.Ridge, 3, 2, [1, 0, 0, 1, 0.5f, 0.5f], 0.1);
 
         var chained = local.Then(after);
