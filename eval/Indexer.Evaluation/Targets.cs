@@ -104,7 +104,7 @@ public static class Targets
         checks.Add(For(independent, $"`{indName}`, predicted order: area under the backfilling curve at least {P(options.AreaShare, 0)}% of full-backfill mAP", r =>
         {
             var share = r.Predicted.MeanAveragePrecision.AreaFraction;
-            return (share >= options.AreaShare, $"area {P(r.Predicted.MeanAveragePrecision.Area)} = {P(share)}% of full: {By(share >= options.AreaShare, share - options.AreaShare)}");
+            return (share >= options.AreaShare, $"area {P(r.Predicted.MeanAveragePrecision.Area)} = {Near(share, options.AreaShare)}% of full: {By(share >= options.AreaShare, share - options.AreaShare)}");
         }));
         checks.Add(For(independent, $"`{indName}`, predicted order: β*(1%) at most {P(options.MaxBetaStar, 0)}% of the gallery", r =>
         {
@@ -385,5 +385,8 @@ public static class Targets
 
     private static string Signed(double share) => (share >= 0 ? "+" : "−") + P(Math.Abs(share));
 
-    private static string By(bool met, double margin) => met ? $"met by {P(Math.Abs(margin))} points" : $"not met by {P(Math.Abs(margin))} points";
+    private static string By(bool met, double margin) => $"{(met ? "met" : "not met")} by {Near(Math.Abs(margin), 0)} points";
+
+    /// <summary>A share in percent to one decimal, or to three when one decimal would print it as <paramref name="line"/> while it is not.</summary>
+    private static string Near(double share, double line) => P(share) == P(line) && share != line ? P(share, 3) : P(share);
 }
