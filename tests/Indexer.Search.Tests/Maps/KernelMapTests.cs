@@ -98,18 +98,9 @@ public sealed class KernelMapTests
         const int n = 200;
         var (old, @new) = LocalMapTests.Bent(n, seed: 6);
         var kernel = MapFitter.Fit(old, @new, n, 2, 3, kernelSharpnesses: [2]).Best;
-        var chain = EmbeddingMap.FromWeights(MapKind.Orthogonal, 2, 2, [0, 1, -1, 0]).Then(kernel).Then(EmbeddingMap.FromWeights(MapKind.Ridge, 3, 2, [1, 0, 0, 1, 0.5f, 0.5f], 0.1));
 
         Assert.Equal(MapKind.Kernel, kernel.Kind);
-        Assert.Equal(MapKind.Local, chain.Kind);
-        foreach (var map in new[] { kernel, chain })
-        {
-            var decoded = EmbeddingMapCodec.Decode(EmbeddingMapCodec.Encode(map));
-            Assert.Equal(map.Kind, decoded.Kind);
-            Assert.Equal(map.ParameterCount, decoded.ParameterCount);
-            Assert.Equal(map.MultiplyAddsPerItem, decoded.MultiplyAddsPerItem);
-            for (var i = 0; i < n; i++) Assert.Equal(map.Apply(old.AsSpan(i * 2, 2)), decoded.Apply(old.AsSpan(i * 2, 2)));
-        }
+        LocalMapTests.AssertRoundTripsWithAChainThroughIt(kernel, old, n);
 
         var stage = EmbeddingMapCodec.Decode(EmbeddingMapCodec.Encode(kernel)).Correction!;
         Assert.Equal((CorrectionWeighting.KernelRidge, 2.0, MapFitter.KernelPenalty), (stage.Weighting, stage.Sharpness, stage.Penalty));

@@ -127,9 +127,19 @@ public sealed class LocalMapTests
         const int n = 200;
         var (old, @new) = Bent(n, seed: 6);
         var local = MapFitter.Fit(old, @new, n, 2, 3, kernelSharpnesses: []).Best;
-        var chain = EmbeddingMap.FromWeights(MapKind.Orthogonal, 2, 2, [0, 1, -1, 0]).Then(local).Then(EmbeddingMap.FromWeights(MapKind.Ridge, 3, 2, [1, 0, 0, 1, 0.5f, 0.5f], 0.1));
 
-        foreach (var map in new[] { local, chain })
+        AssertRoundTripsWithAChainThroughIt(local, old, n);
+    }
+
+    /// <summary>
+    /// Encodes and decodes <paramref name="stage"/> (2-d to 3-d) and a chain rotation → stage → ridge through it, and
+    /// checks each decodes to the same kind, size, cost and vectors on <paramref name="old"/>.
+    /// </summary>
+    internal static void AssertRoundTripsWithAChainThroughIt(EmbeddingMap stage, float[] old, int n)
+    {
+        var chain = EmbeddingMap.FromWeights(MapKind.Orthogonal, 2, 2, [0, 1, -1, 0]).Then(stage).Then(EmbeddingMap.FromWeights(MapKind.Ridge, 3, 2, [1, 0, 0, 1, 0.5f, 0.5f], 0.1));
+        Assert.Equal(MapKind.Local, chain.Kind);
+        foreach (var map in new[] { stage, chain })
         {
             var decoded = EmbeddingMapCodec.Decode(EmbeddingMapCodec.Encode(map));
             Assert.Equal(map.Kind, decoded.Kind);
