@@ -152,6 +152,7 @@ internal static class Output
         }
 
         AnsiConsole.MarkupLineInterpolated($"backfill: {r.GalleriesDone}/{r.Galleries} galleries done; {r.Scored} old items scored, {r.Selected} selected, {r.Done} re-embedded ({r.Promoted} moved forward by searches), {r.Failed} failed");
+        if (r.Unreadable > 0) AnsiConsole.MarkupLineInterpolated($"[yellow]{r.Unreadable} of the failed items could not be read from image storage[/]: `rollout resume` tries them again");
         if (r.Message is not null) AnsiConsole.MarkupLineInterpolated($"{r.Message}");
     }
 

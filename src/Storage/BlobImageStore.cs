@@ -72,6 +72,25 @@ public sealed class BlobImageStore
         }
     }
 
+    /// <summary>
+    /// True when the image container answers a request for its properties: storage is up, whatever one image's blob does.
+    /// Tells a blob that keeps failing from a storage outage; never throws for a failed request.
+    /// </summary>
+    public async Task<bool> IsReachableAsync(CancellationToken ct)
+    {
+        try
+        {
+            BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
+            await container.GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is RequestFailedException or AggregateException or IOException or TimeoutException
+            || (e is OperationCanceledException && !ct.IsCancellationRequested))
+        {
+            return false;
+        }
+    }
+
     /// <summary>True when an image with <paramref name="contentHash"/> is stored.</summary>
     public async Task<bool> ExistsAsync(string contentHash, CancellationToken ct)
     {

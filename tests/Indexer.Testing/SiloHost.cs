@@ -23,9 +23,12 @@ public sealed class SiloHost : IAsyncDisposable
     private WebApplication? _app;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string User, string Key), (IndexerHttpClient Client, HttpClient Http)> _clients = new();
 
-    private SiloHost(Azurite azurite, int basePort, IReadOnlyDictionary<string, string?>? overrides)
+    private readonly Action<IServiceCollection>? _overrideServices;
+
+    private SiloHost(Azurite azurite, int basePort, IReadOnlyDictionary<string, string?>? overrides, Action<IServiceCollection>? overrideServices)
     {
         _azurite = azurite;
+        _overrideServices = overrideServices;
         HttpPort = basePort;
         _settings = new Dictionary<string, string?>
         {
@@ -60,12 +63,13 @@ public sealed class SiloHost : IAsyncDisposable
 
     /// <summary>
     /// Starts Azurite on <paramref name="basePort"/>+10.. and the silo on <paramref name="basePort"/>.., and waits until a
-    /// model is current. <paramref name="settings"/> override configuration keys (e.g. <c>Indexer:Embedding:MaxBatchSize</c>).
+    /// model is current. <paramref name="settings"/> override configuration keys (e.g. <c>Indexer:Embedding:MaxBatchSize</c>);
+    /// <paramref name="overrideServices"/> replaces silo services (e.g. a storage client that fails on purpose).
     /// </summary>
-    public static async Task<SiloHost> StartAsync(int basePort, IReadOnlyDictionary<string, string?>? settings = null)
+    public static async Task<SiloHost> StartAsync(int basePort, IReadOnlyDictionary<string, string?>? settings = null, Action<IServiceCollection>? overrideServices = null)
     {
         var azurite = await Azurite.StartAsync(basePort + 10);
-        var host = new SiloHost(azurite, basePort, settings);
+        var host = new SiloHost(azurite, basePort, settings, overrideServices);
         await host.StartSiloAsync();
         return host;
     }
@@ -95,7 +99,7 @@ public sealed class SiloHost : IAsyncDisposable
 
     public async Task StartSiloAsync()
     {
-        _app = IndexerSiloApp.Create([], builder => builder.Configuration.AddInMemoryCollection(_settings));
+        _app = IndexerSiloApp.Create([], builder => builder.Configuration.AddInMemoryCollection(_settings), _overrideServices);
         await _app.StartAsync();
         using var http = RawHttp();
         var deadline = DateTime.UtcNow.AddMinutes(3);

@@ -1,8 +1,15 @@
 namespace Indexer.Embedding;
 
 /// <summary>The vector for one image, or why there is none.</summary>
+/// <param name="Vector">The embedding; null when the image could not be embedded.</param>
+/// <param name="Error">Why there is no vector.</param>
+/// <param name="Retryable">
+/// True when the image's bytes could not be read although image storage answers (a blob that keeps failing while others
+/// read): the same call may succeed later. False for a verdict on the image itself (corrupt, missing), which a retry cannot
+/// change. When storage does not answer at all, the whole call fails instead: nothing is wrong with any one image.
+/// </param>
 [GenerateSerializer, Immutable, Alias("indexer.embed-outcome")]
-public sealed record EmbedOutcome([property: Id(0)] float[]? Vector, [property: Id(1)] string? Error)
+public sealed record EmbedOutcome([property: Id(0)] float[]? Vector, [property: Id(1)] string? Error, [property: Id(2)] bool Retryable = false)
 {
     public bool Succeeded => Vector is not null;
 }

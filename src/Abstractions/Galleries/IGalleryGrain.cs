@@ -157,6 +157,10 @@ public interface IGalleryGrain : IGrainWithStringKey
 }
 
 /// <summary>One rollout's instruction to a gallery: re-embed up to <see cref="Credit"/> more selected items.</summary>
+/// <remarks>
+/// <see cref="RetryRound"/> counts the operator's requests to try unreadable items again: a gallery that has seen a
+/// lower round puts the items it gave up for unreadable back in its queue.
+/// </remarks>
 [GenerateSerializer, Immutable, Alias("indexer.backfill-order")]
 public sealed record BackfillOrder(
     [property: Id(0)] string RolloutId,
@@ -167,4 +171,5 @@ public sealed record BackfillOrder(
     [property: Id(5)] double? MaxFraction,
     [property: Id(6)] int Credit,
     [property: Id(7)] Models.RouteKind Route = Models.RouteKind.Mapped,
-    [property: Id(8)] int PromoteAfterHits = 0);
+    [property: Id(8)] int PromoteAfterHits = 0,
+    [property: Id(9)] int RetryRound = 0);

@@ -187,6 +187,10 @@ public sealed record RolloutRequest(
 /// <param name="Failed">Selected items whose re-embedding failed (their old vector keeps serving).</param>
 /// <param name="Queued">Selected items still waiting (items deleted meanwhile drop out of the queue).</param>
 /// <param name="Promoted">Of <paramref name="Done"/>, items re-embedded ahead of the policy's order because searches kept finding them.</param>
+/// <param name="Unreadable">
+/// Of <paramref name="Failed"/>, items given up because their image could not be read although storage answered; a
+/// resume of the finished rollout tries them again.
+/// </param>
 [GenerateSerializer, Immutable, Alias("indexer.gallery-backfill")]
 public sealed record GalleryBackfillProgress(
     [property: Id(0)] int Scored,
@@ -194,7 +198,8 @@ public sealed record GalleryBackfillProgress(
     [property: Id(2)] int Done,
     [property: Id(3)] int Failed,
     [property: Id(4)] int Queued,
-    [property: Id(5)] int Promoted = 0);
+    [property: Id(5)] int Promoted = 0,
+    [property: Id(6)] int Unreadable = 0);
 
 /// <summary>A rollout as the operator sees it.</summary>
 [GenerateSerializer, Immutable, Alias("indexer.rollout-status")]
@@ -219,7 +224,8 @@ public sealed record RolloutStatus(
     [property: Id(17)] DateTimeOffset? FinishedAt,
     [property: Id(18)] string? Message,
     [property: Id(19)] Compatibility.LabeledEvaluation? Evaluation = null,
-    [property: Id(20)] long Promoted = 0);
+    [property: Id(20)] long Promoted = 0,
+    [property: Id(21)] long Unreadable = 0);
 
 /// <summary>
 /// The cluster's model rollout: one at a time, from the current version to a new one. Keyed by <see cref="Key"/>.
@@ -243,6 +249,10 @@ public interface IRolloutGrain : IGrainWithStringKey
     [Alias("pause")]
     Task<RolloutStatus> PauseAsync();
 
+    /// <summary>
+    /// Resumes a paused backfill; or, when the backfill finished with items given up as unreadable (and was not
+    /// cancelled), runs it again over those items only.
+    /// </summary>
     [Alias("resume")]
     Task<RolloutStatus> ResumeAsync();
 

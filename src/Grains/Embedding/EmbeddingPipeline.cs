@@ -53,20 +53,32 @@ public sealed partial class EmbeddingPipeline : IDisposable
         public long LastUsed;
     }
 
-    /// <summary>Embeds stored images by content hash. Each image succeeds or fails alone; the order of the input is kept.</summary>
+    /// <summary>
+    /// Embeds stored images by content hash. Each image succeeds or fails alone; the order of the input is kept. An image
+    /// whose read failed is <see cref="EmbedOutcome.Retryable"/> when image storage still answers; when it does not, the
+    /// call throws <see cref="IOException"/>: an outage says nothing about any one image, and its caller retries the lot.
+    /// </summary>
     public async Task<IReadOnlyList<EmbedOutcome>> EmbedStoredAsync(string version, IReadOnlyList<string> contentHashes, CancellationToken cancellationToken)
     {
         var (runner, usage) = await LeaseAsync(version);
+        EmbedOutcome[] outcomes;
         try
         {
             var tasks = new Task<EmbedOutcome>[contentHashes.Count];
             for (var i = 0; i < tasks.Length; i++) tasks[i] = EmbedStoredAsync(runner, contentHashes[i], cancellationToken);
-            return await Task.WhenAll(tasks);
+            outcomes = await Task.WhenAll(tasks);
         }
         finally
         {
             Release(usage);
         }
+
+        if (outcomes.FirstOrDefault(o => o.Retryable) is { } unread && !await images.IsReachableAsync(cancellationToken))
+        {
+            throw new IOException($"image storage is not answering: {unread.Error}");
+        }
+
+        return outcomes;
     }
 
     public async Task<float[]> EmbedBytesAsync(string version, ReadOnlyMemory<byte> image, CancellationToken cancellationToken)
@@ -213,6 +225,12 @@ public sealed partial class EmbeddingPipeline : IDisposable
         catch (KeyNotFoundException)
         {
             return new EmbedOutcome(null, $"image {contentHash} is not in image storage");
+        }
+        catch (Exception ex) when (ex is Azure.RequestFailedException or AggregateException or IOException or TimeoutException
+            || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // Storage failed this read after its own retries: maybe this blob only, maybe all of storage (the caller asks).
+            return new EmbedOutcome(null, $"image {contentHash} could not be read from image storage: {ex.Message}", Retryable: true);
         }
 
         try

@@ -143,6 +143,7 @@ public sealed partial class GalleryGrain
             _backfillQueue = new BackfillQueue(left, order.PromoteAfterHits);
         }
 
+        if (order.RetryRound > Manifest.Backfill!.RetryRound) await RetryUnreadableAsync(order.RetryRound);
         _backfillCredit += order.Credit;
         if (_backfillLoop is not { IsCompleted: false } && _backfillCredit > 0 && _backfillQueue!.Count > 0 && !_deactivating.IsCancellationRequested)
         {
@@ -150,6 +151,27 @@ public sealed partial class GalleryGrain
         }
 
         return Progress();
+    }
+
+    /// <summary>Puts the items given up as unreadable back in the queue: the operator asked to try them again.</summary>
+    private async Task RetryUnreadableAsync(int round)
+    {
+        var backfill = Manifest.Backfill!;
+        var ids = backfill.Unreadable.Keys.Order(StringComparer.Ordinal).ToList();
+        await _writeLock.WaitAsync();
+        try
+        {
+            backfill.FailedIds.RemoveAll(backfill.Unreadable.ContainsKey);
+            backfill.Unreadable.Clear();
+            backfill.RetryRound = round;
+            await WriteOrReloadAsync();
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+
+        _backfillQueue!.PutBack(ids.Select(id => (id, false)));
     }
 
     public Task WithdrawBackfillCreditAsync(string rolloutId)
@@ -161,7 +183,7 @@ public sealed partial class GalleryGrain
     private GalleryBackfillProgress Progress()
     {
         var b = Manifest.Backfill!;
-        return new GalleryBackfillProgress(b.Scored, b.Selected, b.Done, b.FailedIds.Count, (_backfillQueue?.Count ?? 0) + _backfillInFlight, b.Promoted);
+        return new GalleryBackfillProgress(b.Scored, b.Selected, b.Done, b.FailedIds.Count, (_backfillQueue?.Count ?? 0) + _backfillInFlight, b.Promoted, b.Unreadable.Count);
     }
 
     private async Task StartBackfillAsync(BackfillOrder order)
@@ -257,9 +279,10 @@ public sealed partial class GalleryGrain
             {
                 var outcomes = await work;
                 inFlight.Dequeue();
-                await WriteBackfilledAsync(done, outcomes, to);
+                var retry = await WriteBackfilledAsync(done, outcomes, to);
                 _backfillCredit = Math.Max(0, _backfillCredit - done.Count); // 0 already if the credit was withdrawn meanwhile
                 _backfillInFlight -= done.Count;
+                queue.PutBack(retry); // read again in the next batch, beside items that do read
                 delay = TimeSpan.FromMilliseconds(250);
                 await MergeSegmentsAsync();
             }
@@ -289,11 +312,17 @@ public sealed partial class GalleryGrain
         }
     }
 
-    /// <summary>One segment of re-embedded vectors plus the manifest write that moves the backfill's counters with it.</summary>
-    private async Task WriteBackfilledAsync(List<(string Id, string Hash, bool Promoted)> batch, IReadOnlyList<EmbedOutcome> outcomes, string to)
+    /// <summary>
+    /// One segment of re-embedded vectors plus the manifest write that moves the backfill's counters with it. Returns the
+    /// items to try again: those whose image could not be read while storage answered, until <see cref="ReadStrikes"/>
+    /// gives one up; it is then failed and listed as unreadable, for a resume to try again.
+    /// </summary>
+    private async Task<List<(string Id, bool Promoted)>> WriteBackfilledAsync(List<(string Id, string Hash, bool Promoted)> batch, IReadOnlyList<EmbedOutcome> outcomes, string to)
     {
         var records = new List<SegmentRecord>();
         var failed = new List<string>();
+        var unreadable = new Dictionary<string, string>(StringComparer.Ordinal);
+        var retry = new List<(string Id, bool Promoted)>();
         var promoted = 0;
         for (var i = 0; i < batch.Count; i++)
         {
@@ -301,25 +330,36 @@ public sealed partial class GalleryGrain
             if (!_index.TryGet(batch[i].Id, out var item)) continue;
             if (outcomes[i].Vector is { } vector)
             {
+                _readStrikes.Forget(item.ItemId);
                 records.Add(new SegmentRecord(item.ItemId, item.ContentHash, to, item.AddedAt.ToUnixTimeMilliseconds(), item.Metadata, vector));
                 if (batch[i].Promoted) promoted++;
+            }
+            else if (outcomes[i].Retryable && !_readStrikes.Strike(item.ItemId))
+            {
+                retry.Add((item.ItemId, batch[i].Promoted));
             }
             else
             {
                 failed.Add(item.ItemId);
+                if (outcomes[i].Retryable) unreadable[item.ItemId] = outcomes[i].Error ?? "image could not be read";
             }
         }
+
+        if (records.Count == 0 && failed.Count == 0) return retry;
 
         void Count()
         {
             Manifest.Backfill!.Done += records.Count;
             Manifest.Backfill.Promoted += promoted;
             Manifest.Backfill.FailedIds.AddRange(failed);
+            foreach (var (id, error) in unreadable) Manifest.Backfill.Unreadable[id] = error;
         }
 
         await PersistRecordsAsync(records, Count);
 
         telemetry.ItemsBackfilled.Add(records.Count);
+        foreach (var (id, error) in unreadable) LogBackfillItemUnreadable(_key.ToString(), id, _readStrikes.Limit, error);
+        return retry;
     }
 
     private async Task<bool> DelayOrStopAsync(TimeSpan delay)
@@ -361,6 +401,9 @@ public sealed partial class GalleryGrain
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gallery {Gallery}: backfill {From} -> {To} scored {Scored} items, selected {Selected}")]
     private partial void LogBackfillPlanned(string gallery, string from, string to, int scored, int selected);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: backfill gave up item {ItemId} after {Tries} failed reads while storage answered (a resume of the rollout tries it again): {Error}")]
+    private partial void LogBackfillItemUnreadable(string gallery, string itemId, int tries, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: re-embedding a backfill batch of {Count} failed; retrying in {Delay}")]
     private partial void LogBackfillRetry(Exception ex, string gallery, int count, TimeSpan delay);

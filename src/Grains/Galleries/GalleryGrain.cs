@@ -53,6 +53,7 @@ public sealed partial class GalleryGrain(
     private readonly GalleryOptions _options = options.Value;
     private readonly GalleryIndex _index = new();
     private readonly Dictionary<string, PendingItem> _pendingById = new(StringComparer.Ordinal);
+    private readonly ReadStrikes _readStrikes = new();
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private GalleryKey _key;
     private readonly CancellationTokenSource _deactivating = new();
@@ -478,22 +479,34 @@ public sealed partial class GalleryGrain(
 
     /// <summary>
     /// Writes a completed batch: an item is indexed when every version embedded it (a version that cannot read an image
-    /// fails it as a whole, so a rollback never finds an upload without its old vector), failed otherwise.
+    /// fails it as a whole, so a rollback never finds an upload without its old vector), failed otherwise. An item whose
+    /// image could not be read while storage answered stays pending for the next batch, until <see cref="ReadStrikes"/>
+    /// gives it up.
     /// </summary>
     private async Task CompleteBatchAsync(List<PendingItem> batch, IReadOnlyList<EmbedOutcome>[] outcomes, IReadOnlyList<string> versions)
     {
         var records = new List<SegmentRecord>(batch.Count * versions.Count);
         var failures = new List<ItemError>();
+        var retried = new HashSet<PendingItem>(ReferenceEqualityComparer.Instance);
         for (var i = 0; i < batch.Count; i++)
         {
             var item = batch[i];
             if (!_pendingById.TryGetValue(item.ItemId, out var current) || !ReferenceEquals(current, item)) continue; // deleted or reloaded meanwhile
             var failed = outcomes.Select(o => o[i]).FirstOrDefault(o => o.Vector is null);
-            if (failed is not null)
+            if (failed is { Retryable: true } && !_readStrikes.Strike(item.ItemId))
             {
-                failures.Add(new ItemError(item.ItemId, failed.Error ?? "embedding failed"));
+                retried.Add(item);
                 continue;
             }
+
+            if (failed is not null)
+            {
+                var reason = failed.Error ?? "embedding failed";
+                failures.Add(new ItemError(item.ItemId, failed.Retryable ? $"{reason} (given up after {_readStrikes.Limit} tries)" : reason));
+                continue;
+            }
+
+            _readStrikes.Forget(item.ItemId);
 
             // The query version last, so that it is the item's primary version.
             for (var v = 0; v < versions.Count; v++)
@@ -504,7 +517,7 @@ public sealed partial class GalleryGrain(
 
         void Commit()
         {
-            Manifest.Pending.RemoveAll(p => batch.Any(b => ReferenceEquals(b, p)));
+            Manifest.Pending.RemoveAll(p => !retried.Contains(p) && batch.Any(b => ReferenceEquals(b, p)));
             Manifest.FailedCount += failures.Count;
             Manifest.RecentFailures.AddRange(failures);
             if (Manifest.RecentFailures.Count > RecentFailureLimit)
@@ -513,6 +526,7 @@ public sealed partial class GalleryGrain(
             }
         }
 
+        if (retried.Count == batch.Count) return; // nothing to write: every item goes round again
         await PersistRecordsAsync(records, Commit);
 
         SyncPending();

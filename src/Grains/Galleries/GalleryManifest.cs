@@ -53,6 +53,15 @@ public sealed class BackfillState
 
     /// <summary>Of <see cref="Done"/>, items re-embedded ahead of the policy's order because searches kept finding them.</summary>
     [Id(7)] public int Promoted { get; set; }
+
+    /// <summary>
+    /// Of <see cref="FailedIds"/>, items given up because their image could not be read while storage answered, with the
+    /// last error: unlike a corrupt image, a later try may read them (<see cref="Indexer.Galleries.BackfillOrder.RetryRound"/>).
+    /// </summary>
+    [Id(8)] public Dictionary<string, string> Unreadable { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The latest retry round of the operator's this gallery has acted on.</summary>
+    [Id(9)] public int RetryRound { get; set; }
 }
 
 [GenerateSerializer, Immutable, Alias("indexer.segment-entry")]

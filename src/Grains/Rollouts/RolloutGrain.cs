@@ -54,6 +54,12 @@ public sealed class RolloutRecord
     /// <summary>Routes of versions older than <see cref="From"/> carried on to <see cref="To"/> by chaining maps.</summary>
     [Id(17)] public List<VersionRoute> ChainedRoutes { get; set; } = [];
 
+    /// <summary>Resumes that asked the galleries to try their unreadable items again (<see cref="BackfillOrder.RetryRound"/>).</summary>
+    [Id(18)] public int RetryRound { get; set; }
+
+    /// <summary>The operator cancelled the backfill: a resume may not start it again.</summary>
+    [Id(19)] public bool Cancelled { get; set; }
+
     public bool IsActive => Phase is RolloutPhase.Calibrating or RolloutPhase.Backfilling or RolloutPhase.Paused or RolloutPhase.Backfilled;
 }
 
@@ -197,7 +203,20 @@ public sealed partial class RolloutGrain(
     public async Task<RolloutStatus> ResumeAsync()
     {
         var rollout = RequireActive();
-        if (rollout.Phase != RolloutPhase.Paused) throw new IndexerException(IndexerErrorCode.Conflict, $"only a paused rollout can be resumed; {rollout.Id} is {rollout.Phase}");
+        var unreadable = rollout.Galleries.Where(g => g.Value.Unreadable > 0).ToList();
+        if (rollout.Phase == RolloutPhase.Backfilled && !rollout.Cancelled && unreadable.Count > 0)
+        {
+            // Each such gallery counts as unfinished until it reports again, with its unreadable items queued.
+            rollout.RetryRound++;
+            foreach (var (key, progress) in unreadable) rollout.Galleries[key] = progress with { Queued = progress.Queued + progress.Unreadable };
+            rollout.FinishedAt = null;
+        }
+        else if (rollout.Phase != RolloutPhase.Paused)
+        {
+            throw new IndexerException(IndexerErrorCode.Conflict,
+                $"only a paused rollout, or a finished backfill with unreadable items, can be resumed; {rollout.Id} is {rollout.Phase}{(rollout.Cancelled ? " (cancelled)" : "")}");
+        }
+
         rollout.Phase = RolloutPhase.Backfilling;
         await state.WriteStateAsync();
         EnsureRunning();
@@ -213,6 +232,7 @@ public sealed partial class RolloutGrain(
         }
 
         rollout.Phase = RolloutPhase.Backfilled;
+        rollout.Cancelled = true;
         rollout.Message = "backfill cancelled by the operator; items not re-embedded keep being served through their route";
         rollout.FinishedAt = time.GetUtcNow();
         await state.WriteStateAsync();
@@ -660,7 +680,7 @@ public sealed partial class RolloutGrain(
                 {
                     // A pause or cancel that arrived during this round (at an await) grants nothing more.
                     var credit = rollout.Phase == RolloutPhase.Backfilling ? credits[i] : 0;
-                    var order = new BackfillOrder(rollout.Id, rollout.From, rollout.To, rollout.Request.Policy, rollout.Request.Threshold, rollout.Request.MaxFraction, credit, rollout.Route, rollout.Request.PromoteAfterHits);
+                    var order = new BackfillOrder(rollout.Id, rollout.From, rollout.To, rollout.Request.Policy, rollout.Request.Threshold, rollout.Request.MaxFraction, credit, rollout.Route, rollout.Request.PromoteAfterHits, rollout.RetryRound);
                     var progress = await GrainFactory.GetGrain<IGalleryGrain>(key).BackfillAsync(order);
                     changed |= !rollout.Galleries.TryGetValue(key, out var before) || before != progress;
                     rollout.Galleries[key] = progress;
@@ -719,7 +739,7 @@ public sealed partial class RolloutGrain(
             r.Id, r.From, r.To, r.Phase, r.Request, r.Route, r.Claim, r.ClaimVerified, r.Calibration,
             r.GalleryKeys?.Count ?? 0, r.Galleries.Count(g => g.Value.Queued == 0),
             progress.Sum(p => (long)p.Scored), progress.Sum(p => (long)p.Selected), progress.Sum(p => (long)p.Done), progress.Sum(p => (long)p.Failed),
-            r.StartedAt, r.ActivatedAt, r.FinishedAt, r.Message, r.Evaluation, progress.Sum(p => (long)p.Promoted));
+            r.StartedAt, r.ActivatedAt, r.FinishedAt, r.Message, r.Evaluation, progress.Sum(p => (long)p.Promoted), progress.Sum(p => (long)p.Unreadable));
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id} started: policy {Policy}, threshold {Threshold}")]
