@@ -93,6 +93,17 @@ public sealed class EmbeddingMap
         return new EmbeddingMap(MapKind.Kernel, correction.InputDimension, correction.OutputDimension, null, correction.Penalty, correction);
     }
 
+    /// <summary>
+    /// A kernel map fitted again on its own training pairs plus <paramref name="count"/> more (<see cref="LocalCorrection.ExtendKernelRidge"/>),
+    /// such as the items a backfill has re-embedded; null for any other kind of map, which does not carry its training pairs.
+    /// </summary>
+    public EmbeddingMap? Refined(ReadOnlySpan<float> oldVectors, ReadOnlySpan<float> newVectors, int count, out int added)
+    {
+        added = 0;
+        if (Kind != MapKind.Kernel) return null;
+        return Kernel(Correction!.ExtendKernelRidge(oldVectors, newVectors, count, out added));
+    }
+
     public static EmbeddingMap FromWeights(MapKind kind, int inputDimension, int outputDimension, float[] weights, double regularisation = 0)
     {
         ArgumentNullException.ThrowIfNull(weights);

@@ -46,6 +46,78 @@ public sealed class KernelMapTests
     }
 
     [Fact]
+    public void KernelRidgeTargets_RecoversWhatTheCorrectionWasFittedOn()
+    {
+        var (anchors, targets) = RandomPairs(seed: 5, n: 30, dIn: 6, dOut: 4);
+
+        var correction = LocalCorrection.FitKernelRidge(anchors, targets, 30, 6, 4, sharpness: 2, penalty: 0.1);
+        var recovered = correction.KernelRidgeTargets();
+
+        for (var i = 0; i < targets.Length; i++) Assert.Equal(targets[i], recovered[i], 4);
+    }
+
+    [Fact]
+    public void ExtendKernelRidge_IsTheFitOnTheUnion_AndSkipsPairsWhoseOldVectorIsAlreadyAnAnchor()
+    {
+        var (anchors, targets) = RandomPairs(seed: 6, n: 40, dIn: 6, dOut: 4);
+        var first = LocalCorrection.FitKernelRidge(anchors[..(25 * 6)], targets[..(25 * 4)], 25, 6, 4, sharpness: 2, penalty: 0.1);
+
+        // Items 20..39: the first five are anchors already and must not count twice.
+        var extended = first.ExtendKernelRidge(anchors.AsSpan(20 * 6), targets.AsSpan(20 * 4), 20, out var added);
+        var direct = LocalCorrection.FitKernelRidge(anchors, targets, 40, 6, 4, sharpness: 2, penalty: 0.1);
+
+        Assert.Equal(15, added);
+        Assert.Equal(40, extended.Count);
+        Assert.Equal((first.Sharpness, first.Penalty), (extended.Sharpness, extended.Penalty));
+        var probe = new float[6];
+        var random = new Random(7);
+        for (var trial = 0; trial < 5; trial++)
+        {
+            for (var i = 0; i < probe.Length; i++) probe[i] = (float)(random.NextDouble() - 0.5);
+            VectorMath.NormalizeInPlace(probe);
+            float[] a = new float[4], b = new float[4];
+            extended.AddTo(probe, a);
+            direct.AddTo(probe, b);
+            for (var j = 0; j < 4; j++) Assert.Equal(b[j], a[j], 4);
+        }
+    }
+
+    [Fact]
+    public void Refined_GivesAKernelMapOnMoreAnchors_AndNothingForAMapThatDoesNotCarryItsPairs()
+    {
+        var (anchors, targets) = RandomPairs(seed: 8, n: 20, dIn: 6, dOut: 6);
+        var kernel = EmbeddingMap.Kernel(LocalCorrection.FitKernelRidge(anchors[..(10 * 6)], targets[..(10 * 6)], 10, 6, 6, sharpness: 2, penalty: 0.1));
+
+        var refined = kernel.Refined(anchors.AsSpan(10 * 6), targets.AsSpan(10 * 6), 10, out var added);
+
+        Assert.Equal(MapKind.Kernel, refined!.Kind);
+        Assert.Equal((10, 20), (added, refined.Correction!.Count));
+        Assert.Null(EmbeddingMap.Identity(6).Refined(anchors, targets, 20, out added));
+        Assert.Equal(0, added);
+    }
+
+    [Fact]
+    public void ExtendKernelRidge_IsOnlyForKernelCorrections_AndChecksShapes()
+    {
+        var neighbours = new LocalCorrection([1, 0], [1, 0], 1, 2, 2);
+        Assert.Throws<InvalidOperationException>(() => neighbours.KernelRidgeTargets());
+        Assert.Throws<InvalidOperationException>(() => neighbours.ExtendKernelRidge([0, 1], [1, 0], 1, out _));
+        var kernel = LocalCorrection.FitKernelRidge([1, 0], [1, 0], 1, 2, 2, sharpness: 1, penalty: 0.1);
+        Assert.Throws<ArgumentException>(() => kernel.ExtendKernelRidge([0, 1, 0], [1, 0], 1, out _));
+    }
+
+    private static (float[] Anchors, float[] Targets) RandomPairs(int seed, int n, int dIn, int dOut)
+    {
+        var random = new Random(seed);
+        var anchors = new float[n * dIn];
+        var targets = new float[n * dOut];
+        for (var i = 0; i < anchors.Length; i++) anchors[i] = (float)(random.NextDouble() - 0.5);
+        for (var i = 0; i < n; i++) VectorMath.NormalizeInPlace(anchors.AsSpan(i * dIn, dIn));
+        for (var i = 0; i < targets.Length; i++) targets[i] = (float)(random.NextDouble() - 0.5);
+        return (anchors, targets);
+    }
+
+    [Fact]
     public void FitKernelRidge_RefusesANonPositivePenaltyAndShapesThatDoNotAgree()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => LocalCorrection.FitKernelRidge([1, 0], [1, 0], 1, 2, 2, sharpness: 1, penalty: 0));
