@@ -70,6 +70,8 @@ public static class OrderingStudy
             .Select(gallery => Enumerable.Range(0, gallery.Count).Select(i => deviationPredictor.Predict(gallery.OldVectors.Span.Slice(i * dOld, dOld))).ToArray())
             .ToArray();
 
+        // Every order as the system would serve it: with the kernel map fitted again as the backfill goes, when it is one.
+        var refits = options.RefineMap && calibration.Map.Kind == MapKind.Kernel;
         var negatedTrue = trueDeviation.Select(d => Array.ConvertAll(d, x => -x)).ToArray();
         var flatTrue = negatedTrue.SelectMany(d => d).ToArray();
         Row Measure(string order, Needs needs, IReadOnlyList<double[]> compatibility)
@@ -77,74 +79,26 @@ public static class OrderingStudy
             var orderings = compatibility.Select(c => (IReadOnlyList<int>)BackfillOrdering.LeastCompatibleFirst(c)).ToArray();
             var spearman = ReferenceEquals(compatibility, negatedTrue) ? double.NaN : RankStatistics.Spearman(compatibility.SelectMany(c => c).ToArray(), flatTrue);
             var kind = needs == Needs.OldVectors ? BackfillOrder.Predicted : BackfillOrder.Oracle;
-            return new Row(dataset.Name, order, needs, evaluation.Curve(kind, orderings, options.Epsilon), spearman);
+            return new Row(dataset.Name, order, needs, Curve(kind, orderings, refits), spearman);
         }
 
-        var predictedOrder = calibration.Predicted.Select(c => (IReadOnlyList<int>)BackfillOrdering.LeastCompatibleFirst(c)).ToArray();
-        var refined = calibration.Map.Kind == MapKind.Kernel ? RefinedCurve(dataset, calibration, evaluation, predictedOrder, options.Epsilon).Curve : null;
+        BackfillCurve Curve(BackfillOrder kind, IReadOnlyList<IReadOnlyList<int>> orderings, bool refit) => refit
+            ? MapRefinement.Curve(dataset, calibration.Map, calibration.Count, evaluation, kind, orderings, options.Epsilon).Curve
+            : evaluation.Curve(kind, orderings, options.Epsilon);
+        var withoutRefits = refits
+            ? [new Row(dataset.Name, "agreement, predicted, the calibration's map throughout (no refits)", Needs.OldVectors,
+                Curve(BackfillOrder.Predicted, calibration.Predicted.Select(c => (IReadOnlyList<int>)BackfillOrdering.LeastCompatibleFirst(c)).ToArray(), refit: false), double.NaN)]
+            : Array.Empty<Row>();
 
         // Every score is a compatibility: lower goes first.
         return
         [
             Measure("agreement, predicted (the system's order)", Needs.OldVectors, calibration.Predicted),
-            .. refined is null ? Array.Empty<Row>() : [new Row(dataset.Name, "agreement, predicted; kernel map fitted again with the re-embedded items (not in the system yet)", Needs.OldVectors, refined, double.NaN)],
+            .. withoutRefits,
             Measure($"score deviation ({neighbours} probes), predicted", Needs.OldVectors, predictedDeviation),
             Measure("agreement, true (the report's oracle)", Needs.NewModelOnEveryItem, evaluation.Agreements()),
             Measure($"score deviation ({neighbours} probes), true", Needs.NewModelOnEveryItem, negatedTrue),
             Measure("marginal mAP gain on the held-out queries", Needs.QueriesAndLabels, evaluation.MarginalGains().Select(g => Array.ConvertAll(g, x => -x)).ToArray()),
         ];
-    }
-
-    /// <summary>
-    /// The predicted order's curve when the kernel map is fitted again, each time the items re-embedded so far outnumber
-    /// the map's anchors, on its anchors plus those items (their old and new vectors are both stored until the commit),
-    /// up to <see cref="RefinedAnchorsPerCalibrationItem"/> anchors per calibration item. Every gallery is taken to be
-    /// at the same β, as an evenly shared budget keeps them. Also returns each fit's β and anchors. Needs a kernel map.
-    /// </summary>
-    internal static (BackfillCurve Curve, IReadOnlyList<(double Beta, int Anchors)> Fits) RefinedCurve(
-        EvaluationDataset dataset, UpgradeCalibration calibration, BackfillEvaluation evaluation, IReadOnlyList<int>[] order, double epsilon)
-    {
-        if (calibration.Map.Kind != MapKind.Kernel) throw new ArgumentException("only a kernel map can be fitted again", nameof(calibration));
-        var fits = new List<(double Beta, int Anchors)>();
-        var total = dataset.Galleries.Sum(g => g.Count);
-        var inCalibration = calibration.Items.Select(items => items.ToHashSet()).ToArray();
-        var evaluations = new List<(double Beta, BackfillEvaluation Evaluation)> { (0, evaluation) };
-        var map = calibration.Map;
-        var pairs = calibration.Count; // re-embedded items at which the next fit happens: the anchors so far
-        while (map.Correction!.Count < RefinedAnchorsPerCalibrationItem * calibration.Count)
-        {
-            var beta = (double)pairs / total;
-            if (beta > 1) break;
-            var (oldVectors, newVectors, count) = ReEmbedded(dataset, order, inCalibration, beta);
-            map = map.Refined(oldVectors, newVectors, count, out _)!;
-            evaluations.Add((beta, new BackfillEvaluation(dataset, map)));
-            fits.Add((beta, map.Correction!.Count));
-            pairs = map.Correction!.Count;
-        }
-
-        var points = BackfillCurve.Betas.Select(beta => evaluations.Last(e => e.Beta <= beta + 1e-12).Evaluation.MeasureAt(order, beta)).ToArray();
-        return (BackfillCurve.Create(BackfillOrder.Predicted, points, evaluation.CrossModel.OldOld, evaluation.CrossModel.NewNew, epsilon), fits);
-    }
-
-    /// <summary>Most anchors a refined map gets, per calibration item: fitting is cubic in them, applying linear.</summary>
-    public const int RefinedAnchorsPerCalibrationItem = 4;
-
-    private static (float[] Old, float[] New, int Count) ReEmbedded(EvaluationDataset dataset, IReadOnlyList<int>[] order, HashSet<int>[] inCalibration, double beta)
-    {
-        int dOld = dataset.OldDimension, dNew = dataset.NewDimension;
-        var oldVectors = new List<float>();
-        var newVectors = new List<float>();
-        for (var g = 0; g < dataset.Galleries.Count; g++)
-        {
-            var gallery = dataset.Galleries[g];
-            var prefix = BackfillOrdering.Prefix(beta, order[g].Count);
-            foreach (var i in order[g].Take(prefix).Where(i => !inCalibration[g].Contains(i)))
-            {
-                oldVectors.AddRange(gallery.OldVectors.Span.Slice(i * dOld, dOld));
-                newVectors.AddRange(gallery.NewVectors.Span.Slice(i * dNew, dNew));
-            }
-        }
-
-        return (oldVectors.ToArray(), newVectors.ToArray(), oldVectors.Count / dOld);
     }
 }

@@ -165,6 +165,18 @@ public static class ReportWriter
         md.AppendLine().AppendLine("## Backfilling curves").AppendLine();
         md.AppendLine("Per ordering, on mAP unless said otherwise: area M̃ = mean of the 21 points; its share of full backfill M̃ / M(new,new); " +
             "β*(1%) = smallest β within 1% of full backfill; regret = max_β (M(old,old) − M(β))⁺ in points; the largest NFR@1 along the way.").AppendLine();
+        var refitted = report.Upgrades.Where(u => u.MapRefits.Count > 0).ToList();
+        if (refitted.Count > 0)
+        {
+            // The system fits a kernel map again as its backfill re-embeds items (MapRefitPolicy); every curve here does the same.
+            md.AppendLine("Where the map is a kernel map, every curve is served as the system serves it: the map is fitted again, with its width and " +
+                "penalty, each time the items re-embedded so far reach its anchors, on its anchors plus those items' old and new vectors, " +
+                $"up to {Search.Maps.MapRefitPolicy.MaxAnchorsPerCalibrationItem} anchors per calibration item (every gallery taken to be at the same β). " +
+                "Fits along the predicted order: " + string.Join("; ", refitted.Select(u =>
+                    $"{u.Name} at β = {string.Join(", ", u.MapRefits.Select(f => F(f.Beta, 3)))} ({string.Join(" → ", new[] { u.CalibrationItems }.Concat(u.MapRefits.Select(f => f.Anchors)))} anchors)")) +
+                ". docs/results/orders.md shows the predicted order without them.").AppendLine();
+        }
+
         md.AppendLine("| upgrade | order | area | area / full | β*(1%) | regret | top-1 area / full | top-1 regret | max NFR@1 | NFR@1 full re-index |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var u in report.Upgrades)

@@ -434,6 +434,8 @@ public static class SystemEvaluation
             var first = await StartAsync(new RolloutRequest(to, BackfillPolicy.Lazy, options.Threshold, NoBudget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery, PromoteAfterHits: 0));
             var scoredStatus = await WaitAsync(s => s.Phase is RolloutPhase.Backfilling or RolloutPhase.Backfilled && s.Scored >= TotalItems, "the lazy rollout to score every item");
             var zero = await MeasureAsync(to, newQueries, baselineTop1);
+            var models = host.Services.GetRequiredService<BlobModelStore>();
+            var zeroMap = await models.GetMapAsync(from, to, CancellationToken.None); // the calibration's; the backfill may fit it again
             if (zero.Beta != 0) throw new InvalidOperationException($"the lazy rollout re-embedded items although its budget grants none (β = {zero.Beta})");
             log.WriteLine(Invariant($"system:   rollout 1 (lazy, no budget): route {scoredStatus.Route}, activated after {first.ToActivation:F1} s, first {to} answer after {first.ToFirstQuery:F1} s; lazy selects {scoredStatus.Selected}/{scoredStatus.Scored}; β=0 mAP {Targets.P(zero.Point.MeanAveragePrecision)}"));
             var clusterPoints = clusters.Points.ToList();
@@ -448,8 +450,9 @@ public static class SystemEvaluation
             log.WriteLine(Invariant($"system:   backfill budget {budget:F0} items/s (the calibration embedded {calibration.SampleSize} images in {calibration.Duration.TotalSeconds:F1} s)"));
             var second = await StartAsync(new RolloutRequest(to, BackfillPolicy.Full, options.Threshold, budget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery, PromoteAfterHits: 0));
             log.WriteLine(Invariant($"system:   rollout 2 (full, calibration reused): activated after {second.ToActivation:F1} s, first {to} answer after {second.ToFirstQuery:F1} s"));
-            var measured = new List<(double Requested, Measured Measured)>();
-            if (options.Points.Contains(0)) measured.Add((0, zero));
+            // Each point with the map the galleries served it through: the backfill fits a kernel map again as it goes.
+            var measured = new List<(double Requested, Measured Measured, byte[]? Map)>();
+            if (options.Points.Contains(0)) measured.Add((0, zero, zeroMap));
             var paused = TimeSpan.Zero;
             RolloutStatus status;
             foreach (var point in options.Points.Where(p => p is > 0 and < 1).Distinct().Order())
@@ -474,26 +477,28 @@ public static class SystemEvaluation
                     break;
                 }
 
+                // The pause waits for a map being fitted again to land; the settling outlasts the galleries' copy of the plan.
+                var mapAt = await models.GetMapAsync(from, to, CancellationToken.None);
                 var at = await MeasureSettledAsync(to, newQueries, baselineTop1);
+                if (!(await models.GetMapAsync(from, to, CancellationToken.None) ?? []).AsSpan().SequenceEqual(mapAt)) throw new InvalidOperationException($"the map changed while β = {point} was measured, although the backfill was paused");
                 clusterPoints.Add(await MeasureClustersAsync(ClusterStage.Paused, point, at.Beta, clusters.Baseline));
                 await Ops.RolloutActionAsync("resume");
                 paused += pausedAt.Elapsed;
-                measured.Add((point, at));
+                measured.Add((point, at, mapAt));
                 log.WriteLine(Invariant($"system:   paused at β = {at.Beta:F3} (asked {point:F2}): mAP {Targets.P(at.Point.MeanAveragePrecision)}, top-1 {Targets.P(at.Point.Cmc1)}, NFR@1 {Targets.P(at.Point.NegativeFlipRate1)}"));
             }
 
             status = await WaitAsync(s => s.Phase == RolloutPhase.Backfilled, "the backfill to finish");
             if (status.Failed > 0) throw new InvalidOperationException($"{status.Failed} items failed to re-embed");
             var end = await MeasureAsync(to, newQueries, baselineTop1);
-            if (options.Points.Contains(1)) measured.Add((1, end));
+            if (options.Points.Contains(1)) measured.Add((1, end, null));
             clusterPoints.Add(await MeasureClustersAsync(ClusterStage.Backfilled, 1, end.Beta, clusters.Baseline));
-            log.WriteLine(Invariant($"system:   backfilled {status.Done} items; β=1 mAP {Targets.P(end.Point.MeanAveragePrecision)}, top-1 {Targets.P(end.Point.Cmc1)}"));
+            log.WriteLine(Invariant($"system:   backfilled {status.Done} items; β=1 mAP {Targets.P(end.Point.MeanAveragePrecision)}, top-1 {Targets.P(end.Point.Cmc1)}; map {status.Calibration!.MapKind} on {status.Calibration.MapAnchors} anchors after {status.Calibration.MapRefits} fit(s) during the backfill"));
 
-            // What the offline computation needs from the system: its map, predictor and stored vectors.
-            var models = host.Services.GetRequiredService<BlobModelStore>();
+            // What the offline computation needs from the system: its maps, predictor and stored vectors.
             var route = status.Route;
             var map = route == RouteKind.Mapped
-                ? EmbeddingMapCodec.Decode(await models.GetMapAsync(from, to, CancellationToken.None) ?? throw new InvalidOperationException($"no map stored for {from} -> {to}"))
+                ? EmbeddingMapCodec.Decode(zeroMap ?? throw new InvalidOperationException($"no map stored for {from} -> {to}"))
                 : null;
             // The predictor the galleries ordered the backfill by (GalleryGrain.ScoreAsync): for old items served as stored, the
             // direct one (stored vector against new) when the calibration fitted it; otherwise the one of the mapped vector.
@@ -789,7 +794,7 @@ public static class SystemEvaluation
             string oldName, string newName,
             IReadOnlyList<Dictionary<string, float[]>> storedOld, IReadOnlyList<Dictionary<string, float[]>> storedNew,
             float[][][] oldQueries, float[][][] newQueries, EmbeddingMap? map, CompatibilityPredictor predictor,
-            IReadOnlyList<(double Requested, Measured Measured)> measured, UpgradeEvaluationOptions offlineOptions)
+            IReadOnlyList<(double Requested, Measured Measured, byte[]? Map)> measured, UpgradeEvaluationOptions offlineOptions)
         {
             var heads = source.Reference(oldName, newName, users);
             var stored = new EvaluationDataset(oldName, newName, heads.Description + " (vectors as the system stored them)", users.Select((user, g) =>
@@ -814,6 +819,21 @@ public static class SystemEvaluation
             var onStored = new BackfillEvaluation(stored, map);
             var onHeads = new BackfillEvaluation(heads, map);
 
+            // A point measured through a map fitted again is recomputed through that map.
+            var byMap = new Dictionary<string, (BackfillEvaluation Stored, BackfillEvaluation Heads, int Anchors)>(StringComparer.Ordinal);
+            (BackfillEvaluation Stored, BackfillEvaluation Heads, int Anchors) At(byte[]? bytes)
+            {
+                if (map is null || bytes is null) return (onStored, onHeads, map?.Correction?.Count ?? 0);
+                var key = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes));
+                if (!byMap.TryGetValue(key, out var at))
+                {
+                    var decoded = EmbeddingMapCodec.Decode(bytes);
+                    byMap[key] = at = (new BackfillEvaluation(stored, decoded), new BackfillEvaluation(heads, decoded), decoded.Correction?.Count ?? 0);
+                }
+
+                return at;
+            }
+
             // The system's order: ascending predicted compatibility of the stored old vector, ties by item id (GalleryGrain.ScoreAsync).
             var systemOrder = stored.Galleries.Select(g =>
             {
@@ -823,15 +843,19 @@ public static class SystemEvaluation
             }).ToArray();
 
             var points = new List<SystemPoint>(measured.Count);
-            foreach (var (requested, m) in measured)
+            foreach (var (requested, m, mapBytes) in measured)
             {
+                var (atStored, atHeads, anchors) = At(mapBytes);
                 var masks = users.Select((user, g) => (IReadOnlyList<bool>)user.Items.Select(i => m.ReEmbedded[g].Contains(source.ItemId(i))).ToArray()).ToArray();
                 var prefix = Enumerable.Range(0, users.Count).All(g =>
                     systemOrder[g].Take(m.ReEmbedded[g].Count).All(i => masks[g][i]));
-                points.Add(new SystemPoint(requested, m.Beta, m.MinBeta, m.MaxBeta, m.Point, onStored.Measure(masks, m.Beta), onHeads.Measure(masks, m.Beta), prefix, m.Routes));
+                points.Add(new SystemPoint(requested, m.Beta, m.MinBeta, m.MaxBeta, m.Point, atStored.Measure(masks, m.Beta), atHeads.Measure(masks, m.Beta), prefix, m.Routes, anchors));
             }
 
-            var curve = onHeads.Curve(Search.Metrics.BackfillOrder.Predicted, systemOrder, offlineOptions.Epsilon);
+            // The system's order offline, with the map fitted again as the system does (every gallery at the same β).
+            var curve = offlineOptions.RefineMap && map is { Kind: MapKind.Kernel }
+                ? MapRefinement.Curve(heads, map, options.SampleSize, onHeads, Search.Metrics.BackfillOrder.Predicted, systemOrder, offlineOptions.Epsilon).Curve
+                : onHeads.Curve(Search.Metrics.BackfillOrder.Predicted, systemOrder, offlineOptions.Epsilon);
             var offline = UpgradeEvaluation.Evaluate(heads, offlineOptions with { CalibrationSize = options.SampleSize, CompatibilityThreshold = options.Threshold });
             return new Comparison(points, maxDifference, curve, offline);
         }

@@ -72,6 +72,7 @@ public sealed record SystemOptions
 /// </param>
 /// <param name="PredictedPrefix">True when every gallery's re-embedded items are exactly the first ones of its predicted order.</param>
 /// <param name="Routes">Items per route over all galleries, as the search results reported them.</param>
+/// <param name="MapAnchors">Anchors of the kernel map the point was served through (the backfill fits it again as it goes); 0 for other maps.</param>
 public sealed record SystemPoint(
     double Requested,
     double Beta,
@@ -81,7 +82,8 @@ public sealed record SystemPoint(
     BackfillPoint OfflineStored,
     BackfillPoint OfflineHeads,
     bool PredictedPrefix,
-    IReadOnlyDictionary<string, int> Routes)
+    IReadOnlyDictionary<string, int> Routes,
+    int MapAnchors = 0)
 {
     /// <summary>The largest difference between system and offline-on-head-vectors over CMC@1, CMC@5, mAP and NFR@1.</summary>
     public double MaxDifferenceHeads => MaxDifference(System, OfflineHeads);

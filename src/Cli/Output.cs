@@ -123,6 +123,7 @@ internal static class Output
     {
         AnsiConsole.MarkupLineInterpolated($"[bold]{report.From} -> {report.To}[/]: {report.SampleSize} items from {report.Galleries} galleries ({report.EmbeddingFailures} could not be embedded), {report.Duration.TotalSeconds:F1} s");
         AnsiConsole.MarkupLineInterpolated($"map: [bold]{report.MapKind}[/]; held-out agreement mean {report.HeldOut.Mean:F4}, min {report.HeldOut.Min:F4}, p05 {report.HeldOut.P05:F4}, median {report.HeldOut.Median:F4}");
+        if (report.MapRefits > 0) AnsiConsole.MarkupLineInterpolated($"map fitted again {report.MapRefits} time(s) with re-embedded items: now {report.MapAnchors} anchors");
         var table = new Table().AddColumns("candidate", "penalty", "width s", "held-out mean", "held-out p05");
         foreach (var c in report.Candidates)
         {
@@ -144,6 +145,7 @@ internal static class Output
         if (r.Calibration is { } c)
         {
             AnsiConsole.MarkupLineInterpolated($"calibration: {c.SampleSize} items, map {c.MapKind}, held-out agreement mean {c.HeldOut.Mean:F4} p05 {c.HeldOut.P05:F4}; predictor {c.PredictorKind}, Spearman {c.PredictorHeldOutSpearman:F3}");
+            if (c.MapRefits > 0) AnsiConsole.MarkupLineInterpolated($"map fitted again {c.MapRefits} time(s) during the backfill: {c.MapAnchors} anchors");
         }
 
         if (r.Evaluation is { } e)

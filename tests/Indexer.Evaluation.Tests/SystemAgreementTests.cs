@@ -78,6 +78,13 @@ public sealed class SystemAgreementTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"whole test: {clock.Elapsed.TotalSeconds:F1} s");
         var upgrade = Assert.Single(report.Upgrades);
         Assert.Equal("Mapped", upgrade.Route); // an independent version: old items reach it through the fitted map
+
+        // The tiny zoo's map is a kernel map, which the backfill fits again with the items it re-embeds: the pause lands
+        // after a fit, so the system's answers there agree with the offline computation through the map fitted again.
+        Assert.Equal("Kernel", upgrade.Calibration.MapKind);
+        Assert.True(upgrade.Calibration.MapRefits >= 1, "the backfill never fitted the map again");
+        Assert.Equal(80, upgrade.Points[0].MapAnchors);
+        Assert.True(upgrade.Points[1].MapAnchors > 80, $"the pause was measured through a map of {upgrade.Points[1].MapAnchors} anchors");
         Assert.True(upgrade.RollbackRestoredAnswers, "after the rollback every ranking should be what it was");
         Assert.True(upgrade.MaxVectorDifference < 1e-4, $"system and head vectors differ by {upgrade.MaxVectorDifference}");
         Assert.Equal(3, upgrade.Points.Count);

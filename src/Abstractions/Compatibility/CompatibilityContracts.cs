@@ -25,7 +25,9 @@ public sealed record MapCandidateSummary(
 /// <summary>
 /// What calibrating an upgrade from one model version to another found: on a sample of stored items (stratified by
 /// gallery) embedded by both, the chosen map from old to new space, how well it agrees on held-out items, every
-/// candidate tried, and how well per-item compatibility can be predicted from old vectors alone.
+/// candidate tried, and how well per-item compatibility can be predicted from old vectors alone. A kernel map's anchors
+/// (<see cref="MapAnchors"/>, 0 for other kinds) grow as a rollout fits it again with the items its backfill re-embeds
+/// (<see cref="MapRefits"/> times); the held-out figures stay those of the calibration's fit.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("indexer.calibration-report")]
 public sealed record CalibrationReport(
@@ -41,7 +43,33 @@ public sealed record CalibrationReport(
     [property: Id(9)] string PredictorKind,
     [property: Id(10)] double PredictorHeldOutSpearman,
     [property: Id(11)] DateTimeOffset CalibratedAt,
-    [property: Id(12)] TimeSpan Duration);
+    [property: Id(12)] TimeSpan Duration,
+    [property: Id(13)] int MapAnchors = 0,
+    [property: Id(14)] int MapRefits = 0);
+
+/// <summary>Items held in two versions: their stored vectors in each, row-major, in the same item order.</summary>
+[GenerateSerializer, Immutable, Alias("indexer.version-pairs")]
+public sealed record VersionPairs(
+    [property: Id(0)] int Count,
+    [property: Id(1)] int OldDimension,
+    [property: Id(2)] int NewDimension,
+    [property: Id(3)] float[] Old,
+    [property: Id(4)] float[] New)
+{
+    public static VersionPairs Empty { get; } = new(0, 0, 0, [], []);
+}
+
+/// <summary>A kernel map fitted again during a backfill with the items it has re-embedded.</summary>
+/// <param name="AnchorsBefore">The map's anchors before.</param>
+/// <param name="Anchors">The map's anchors now.</param>
+/// <param name="Pairs">Pairs the galleries offered (those already anchors are not counted twice).</param>
+/// <param name="Duration">Gathering the pairs, fitting and storing the map.</param>
+[GenerateSerializer, Immutable, Alias("indexer.map-refit")]
+public sealed record MapRefitReport(
+    [property: Id(0)] int AnchorsBefore,
+    [property: Id(1)] int Anchors,
+    [property: Id(2)] int Pairs,
+    [property: Id(3)] TimeSpan Duration);
 
 /// <summary>A stored item offered for calibration: its content (to embed with the new model), its old vector, its metadata.</summary>
 [GenerateSerializer, Immutable, Alias("indexer.calibration-item")]
@@ -90,4 +118,13 @@ public interface ICompatibilityGrain : IGrainWithStringKey
     /// <summary>The latest calibration's report, or null before the first.</summary>
     [Alias("get-report")]
     Task<CalibrationReport?> GetReportAsync();
+
+    /// <summary>
+    /// Fits the stored kernel map again, with its width and penalty, on its own training pairs plus the items held in both
+    /// versions across <paramref name="galleries"/>, up to <paramref name="maxAnchors"/> anchors, and stores it in place of
+    /// the old one. Null, and nothing changed, when the map is not a kernel map (no other kind carries its training pairs)
+    /// or already has <paramref name="maxAnchors"/> anchors.
+    /// </summary>
+    [Alias("refit-map"), ResponseTimeout("00:10:00")]
+    Task<MapRefitReport?> RefitMapAsync(IReadOnlyList<string> galleries, int maxAnchors);
 }

@@ -66,6 +66,14 @@ public interface IGalleryGrain : IGrainWithStringKey
     Task<IReadOnlyList<Compatibility.CalibrationItem>> SampleAsync(string modelVersion, int count, int seed);
 
     /// <summary>
+    /// Up to <paramref name="max"/> items held in both <paramref name="from"/> and <paramref name="to"/>, with both stored
+    /// vectors, spread evenly over the gallery's items by id: the pairs a rollout fits its map on again (items the backfill
+    /// has re-embedded, and uploads embedded with both versions during the rollout).
+    /// </summary>
+    [Alias("version-pairs")]
+    Task<Compatibility.VersionPairs> GetVersionPairsAsync(string from, string to, int max);
+
+    /// <summary>
     /// Takes part in an upgrade's backfill. The first order of a rollout scores every item held in the old version but
     /// not the new one with the rollout's predictor (old vectors only, no new-model pass) and selects, by the policy, the
     /// items to re-embed, least compatible first; every order grants <see cref="BackfillOrder.Credit"/> more items to

@@ -59,6 +59,14 @@ public interface IModelRegistryGrain : IGrainWithStringKey
     Task<ServingPlan> SetServingPlanAsync(string queryVersion, IReadOnlyList<string> embedVersions, IReadOnlyList<VersionRoute> routes);
 
     /// <summary>
+    /// Moves the plan's epoch, so that every gallery loads the maps behind its routes again (a map was fitted again and
+    /// stored in place), when the plan's query version is <paramref name="queryVersion"/>; otherwise changes nothing
+    /// (the rollout that fitted the map was rolled back or committed meanwhile). True when the epoch moved.
+    /// </summary>
+    [Alias("refresh-routes")]
+    Task<bool> RefreshRoutesAsync(string queryVersion);
+
+    /// <summary>
     /// Records the clustering thresholds derived for a version (the rollout grain's job, before it activates the version);
     /// every plan carries them from then on. Unknown version: NotFound; thresholds that are not cosines: InvalidArgument.
     /// </summary>

@@ -94,13 +94,67 @@ public sealed partial class CompatibilityGrain(
         var report = new CalibrationReport(
             from, to, oldVectors.Count, galleries, failures, fit.Best.Kind.ToString(), fit.Best.Regularisation, ToStats(fit.HeldOut),
             fit.Candidates.Select(c => new MapCandidateSummary(c.Map.Kind.ToString(), c.Map.Regularisation, c.HeldOut.Mean, c.HeldOut.P05, c.Map.Correction?.Sharpness ?? 0)).ToList(),
-            predictor.Kind.ToString(), predictor.HeldOutSpearman, time.GetUtcNow(), Stopwatch.GetElapsedTime(started));
+            predictor.Kind.ToString(), predictor.HeldOutSpearman, time.GetUtcNow(), Stopwatch.GetElapsedTime(started),
+            MapAnchors: fit.Best.Kind == MapKind.Kernel ? fit.Best.Correction!.Count : 0);
         await WriteReportAsync(report);
         LogCalibrated(from, to, report.SampleSize, report.MapKind, report.HeldOut.Mean, report.HeldOut.P05);
         return report;
     }
 
     public Task<CalibrationReport?> GetReportAsync() => Task.FromResult(state.State.Report);
+
+    public async Task<MapRefitReport?> RefitMapAsync(IReadOnlyList<string> galleries, int maxAnchors)
+    {
+        ArgumentNullException.ThrowIfNull(galleries);
+        if (maxAnchors < 1) throw new IndexerException(IndexerErrorCode.InvalidArgument, $"maxAnchors must be positive; got {maxAnchors}");
+        var key = this.GetPrimaryKeyString();
+        var (from, to) = (key[..key.IndexOf('/')], key[(key.IndexOf('/') + 1)..]);
+        var started = Stopwatch.GetTimestamp();
+        var map = EmbeddingMapCodec.Decode(await models.GetMapAsync(from, to, CancellationToken.None)
+            ?? throw new IndexerException(IndexerErrorCode.Conflict, $"no map is stored for {from} -> {to}; calibrate first"));
+        if (map.Kind != MapKind.Kernel || map.Correction!.Count >= maxAnchors) return null;
+        var before = map.Correction.Count;
+
+        // Each gallery's share of the room left, plus room for its calibration items, which are anchors already.
+        var share = (int)Math.Min(100_000, Math.Ceiling((double)maxAnchors / Math.Max(1, galleries.Count)));
+        var offers = new List<VersionPairs>();
+        foreach (var gallery in galleries)
+        {
+            try
+            {
+                var offered = await GrainFactory.GetGrain<IGalleryGrain>(gallery).GetVersionPairsAsync(from, to, share);
+                if (offered.Count > 0 && offered.OldDimension == map.InputDimension && offered.NewDimension == map.OutputDimension) offers.Add(offered);
+            }
+            catch (IndexerException ex) when (ex.Code == IndexerErrorCode.NotFound)
+            {
+                // listed but never created
+            }
+        }
+
+        // Round-robin over the galleries, so that when the room runs out every gallery has had its turn.
+        var oldVectors = new List<float>();
+        var newVectors = new List<float>();
+        var pairs = 0;
+        for (var k = 0; offers.Any(o => o.Count > k); k++)
+        {
+            foreach (var offered in offers.Where(o => o.Count > k))
+            {
+                oldVectors.AddRange(offered.Old.AsSpan(k * offered.OldDimension, offered.OldDimension));
+                newVectors.AddRange(offered.New.AsSpan(k * offered.NewDimension, offered.NewDimension));
+                pairs++;
+            }
+        }
+
+        var added = 0;
+        var refitted = await Task.Run(() => map.Refined(oldVectors.ToArray(), newVectors.ToArray(), pairs, out added, maxAnchors - before)!);
+        if (added == 0) return new MapRefitReport(before, before, pairs, Stopwatch.GetElapsedTime(started));
+        await models.PutMapAsync(from, to, EmbeddingMapCodec.Encode(refitted), CancellationToken.None);
+        var anchors = refitted.Correction!.Count;
+        if (state.State.Report is { } report) await WriteReportAsync(report with { MapAnchors = anchors, MapRefits = report.MapRefits + 1 });
+        var result = new MapRefitReport(before, anchors, pairs, Stopwatch.GetElapsedTime(started));
+        LogRefitted(from, to, before, anchors, pairs, result.Duration.TotalSeconds);
+        return result;
+    }
 
     /// <summary>
     /// Stores <paramref name="report"/> as the upgrade's report. When the write finds the stored record is not the one
@@ -180,6 +234,9 @@ public sealed partial class CompatibilityGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Calibrated {From} -> {To} on {Count} items: {Map} map, held-out agreement mean {Mean:F4}, p05 {P05:F4}")]
     private partial void LogCalibrated(string from, string to, int count, string map, double mean, double p05);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Map {From} -> {To} fitted again: {Before} -> {Anchors} anchors from {Pairs} pairs held in both versions, in {Seconds:F1} s")]
+    private partial void LogRefitted(string from, string to, int before, int anchors, int pairs, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Calibration {From} -> {To}: its stored record changed under this activation; it reads the record again and writes the report once more")]
     private partial void LogStateReread(Exception ex, string from, string to);

@@ -349,6 +349,15 @@ public sealed partial class GalleryGrain(
         return Task.FromResult(_index.Sample(modelVersion, count, seed));
     }
 
+    public Task<Indexer.Compatibility.VersionPairs> GetVersionPairsAsync(string from, string to, int max)
+    {
+        RequireExists();
+        ArgumentNullException.ThrowIfNull(from);
+        ArgumentNullException.ThrowIfNull(to);
+        if (max is < 0 or > 100_000) throw new IndexerException(IndexerErrorCode.InvalidArgument, $"max must be between 0 and 100000; got {max}");
+        return Task.FromResult(_index.Pairs(from, to, max));
+    }
+
     private GalleryStats Stats() => new(
         _key.UserId, _key.GalleryId, _index.Count, _pendingById.Count, (int)Math.Min(int.MaxValue, Manifest.FailedCount),
         _index.CountsByVersion(), Manifest.Segments.Count, Manifest.Segments.Sum(s => s.Bytes), Manifest.RecentFailures.ToList(),

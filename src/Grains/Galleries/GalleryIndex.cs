@@ -343,6 +343,29 @@ public sealed class GalleryIndex
     }
 
     /// <summary>
+    /// Up to <paramref name="max"/> items held in both versions with both vectors, in id order, evenly strided over all such
+    /// items when there are more.
+    /// </summary>
+    public Indexer.Compatibility.VersionPairs Pairs(string from, string to, int max)
+    {
+        if (max <= 0 || !_byVersion.TryGetValue(from, out var old) || !_byVersion.TryGetValue(to, out var current)) return Indexer.Compatibility.VersionPairs.Empty;
+        var ids = old.Ids.Where(id => _items[id].Versions.Contains(to)).ToArray();
+        Array.Sort(ids, StringComparer.Ordinal);
+        var count = Math.Min(max, ids.Length);
+        if (count == 0) return Indexer.Compatibility.VersionPairs.Empty;
+        var oldVectors = new float[count * old.Dimension];
+        var newVectors = new float[count * current.Dimension];
+        for (var k = 0; k < count; k++)
+        {
+            var id = ids[(int)((long)k * ids.Length / count)];
+            old.TryGetVector(id, oldVectors.AsSpan(k * old.Dimension, old.Dimension));
+            current.TryGetVector(id, newVectors.AsSpan(k * current.Dimension, current.Dimension));
+        }
+
+        return new Indexer.Compatibility.VersionPairs(count, old.Dimension, current.Dimension, oldVectors, newVectors);
+    }
+
+    /// <summary>
     /// Items held in <paramref name="from"/> but not in <paramref name="to"/>, with their stored <paramref name="from"/>
     /// vectors (row-major) for scoring: the candidates of an upgrade's backfill.
     /// </summary>

@@ -120,6 +120,17 @@ public sealed partial class ModelRegistryGrain(
         return Plan();
     }
 
+    public async Task<bool> RefreshRoutesAsync(string queryVersion)
+    {
+        ArgumentNullException.ThrowIfNull(queryVersion);
+        return await ChangeAsync(() =>
+        {
+            if (state.State.Current != queryVersion) return false;
+            state.State.Epoch++;
+            return true;
+        });
+    }
+
     public async Task SetClusteringAsync(VersionClustering clustering)
     {
         ArgumentNullException.ThrowIfNull(clustering);

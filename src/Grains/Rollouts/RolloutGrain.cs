@@ -5,6 +5,7 @@ using Indexer.Grains.Diagnostics;
 using Indexer.Grains.Compatibility;
 using Indexer.Grains.Galleries;
 using Indexer.Models;
+using Indexer.Search.Maps;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Storage;
@@ -94,6 +95,8 @@ public sealed partial class RolloutGrain(
     private readonly CancellationTokenSource _deactivating = new();
     private Task? _loop;
     private RolloutRecord? _loopFor;
+    private Task _refitting = Task.CompletedTask;
+    private string? _noRefitFor;
 
     private RolloutRecord? Current => state.State.Current;
 
@@ -192,6 +195,7 @@ public sealed partial class RolloutGrain(
 
     public async Task<RolloutStatus> PauseAsync()
     {
+        await _refitting; // a map being fitted again lands before the rollout changes (it never throws)
         var rollout = RequireActive();
         if (rollout.Phase != RolloutPhase.Backfilling) throw new IndexerException(IndexerErrorCode.Conflict, $"only a backfilling rollout can be paused; {rollout.Id} is {rollout.Phase}");
         rollout.Phase = RolloutPhase.Paused;
@@ -225,6 +229,7 @@ public sealed partial class RolloutGrain(
 
     public async Task<RolloutStatus> CancelAsync()
     {
+        await _refitting; // a map being fitted again lands before the rollout changes (it never throws)
         var rollout = RequireActive();
         if (rollout.Phase is not (RolloutPhase.Backfilling or RolloutPhase.Paused))
         {
@@ -242,6 +247,7 @@ public sealed partial class RolloutGrain(
 
     public async Task<RolloutStatus> RollbackAsync()
     {
+        await _refitting; // a map being fitted again lands before the rollout changes (it never throws)
         var rollout = RequireActive();
         var previous = rollout.Phase;
         rollout.Phase = RolloutPhase.RolledBack; // the loop stops at its next check
@@ -261,6 +267,7 @@ public sealed partial class RolloutGrain(
 
     public async Task<RolloutStatus> CommitAsync()
     {
+        await _refitting; // a map being fitted again lands before the rollout changes (it never throws)
         var rollout = RequireActive();
         if (rollout.Phase == RolloutPhase.Calibrating) throw new IndexerException(IndexerErrorCode.Conflict, $"rollout {rollout.Id} is not active yet");
         // Stop the backfill first: no gallery may write new-version vectors while their old ones are being dropped.
@@ -493,12 +500,12 @@ public sealed partial class RolloutGrain(
                 $"gallery {galleryKey} holds {items.Count} labeled items in {rollout.From}; verifying a claim needs at least {CompatibilityGrain.MinSampleSize}");
         }
 
-        // The same items (ids and contents) under the same calibration give the same table: reuse it.
+        // The same items (ids and contents) under the same calibration and map give the same table: reuse it.
         var report = await GrainFactory.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf(rollout.From, rollout.To)).GetReportAsync();
         var cacheKey = $"{rollout.From}/{rollout.To}/{galleryKey}";
         var fingerprint = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
             string.Join('\n', items.Select(i => i.ItemId + " " + i.ContentHash + " " + i.Metadata!["label"]).Order(StringComparer.Ordinal))
-            + "\n" + report?.CalibratedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture))));
+            + "\n" + report?.CalibratedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture) + " " + report?.MapAnchors)));
         if (state.State.Evaluations.TryGetValue(cacheKey, out var cached) && cached.Fingerprint == fingerprint) return cached.Evaluation;
 
         var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
@@ -698,6 +705,7 @@ public sealed partial class RolloutGrain(
 
             if (changed) await state.WriteStateAsync();
             Observe(rollout);
+            if (RefitDue(rollout)) await (_refitting = RefitMapAsync(rollout));
             try
             {
                 await Task.Delay(Round, time, _deactivating.Token);
@@ -706,6 +714,45 @@ public sealed partial class RolloutGrain(
             {
                 break;
             }
+        }
+    }
+
+    /// <summary>
+    /// True when the kernel map serving old items should be fitted again with the items the backfill has re-embedded
+    /// (<see cref="MapRefitPolicy.IsDue"/>): as many as it has anchors, below its cap.
+    /// </summary>
+    private bool RefitDue(RolloutRecord rollout) =>
+        rollout.Phase == RolloutPhase.Backfilling && rollout.Route == RouteKind.Mapped && _noRefitFor != rollout.Id
+        && rollout.Calibration is { MapAnchors: > 0 } calibration
+        && MapRefitPolicy.IsDue(rollout.Galleries.Values.Sum(p => (long)p.Done), calibration.MapAnchors, calibration.SampleSize);
+
+    /// <summary>
+    /// Fits the map again on the pairs the galleries hold (<see cref="ICompatibilityGrain.RefitMapAsync"/>) and moves the
+    /// plan's epoch so that they serve through it. Never throws: a failure is logged and the rollout keeps the map it
+    /// has, and stops fitting for this activation.
+    /// </summary>
+    private async Task RefitMapAsync(RolloutRecord rollout)
+    {
+        try
+        {
+            var calibration = rollout.Calibration!;
+            var compatibility = GrainFactory.GetGrain<ICompatibilityGrain>(ICompatibilityGrain.KeyOf(rollout.From, rollout.To));
+            var refit = await compatibility.RefitMapAsync(rollout.GalleryKeys ?? [], MapRefitPolicy.MaxAnchors(calibration.SampleSize));
+            if (refit is null || refit.Anchors == refit.AnchorsBefore)
+            {
+                _noRefitFor = rollout.Id;
+                return;
+            }
+
+            rollout.Calibration = calibration with { MapAnchors = refit.Anchors, MapRefits = calibration.MapRefits + 1 };
+            await state.WriteStateAsync();
+            await GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).RefreshRoutesAsync(rollout.To);
+            LogMapRefitted(rollout.Id, refit.AnchorsBefore, refit.Anchors, rollout.Galleries.Values.Sum(p => (long)p.Done), refit.Duration.TotalSeconds);
+        }
+        catch (Exception ex) when (ex is not ObjectDisposedException)
+        {
+            _noRefitFor = rollout.Id;
+            LogMapRefitFailed(ex, rollout.Id);
         }
     }
 
@@ -750,6 +797,12 @@ public sealed partial class RolloutGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id}: backfill finished, {Done} items re-embedded")]
     private partial void LogBackfilled(string id, long done);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id}: map fitted again, {Before} -> {Anchors} anchors, after {Done} items re-embedded ({Seconds:F1} s)")]
+    private partial void LogMapRefitted(string id, int before, int anchors, long done, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout {Id}: fitting the map again failed; old items keep the map they have")]
+    private partial void LogMapRefitFailed(Exception ex, string id);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rollout {Id} is {Phase}")]
     private partial void LogFinished(string id, RolloutPhase phase);

@@ -97,11 +97,11 @@ public sealed class EmbeddingMap
     /// A kernel map fitted again on its own training pairs plus <paramref name="count"/> more (<see cref="LocalCorrection.ExtendKernelRidge"/>),
     /// such as the items a backfill has re-embedded; null for any other kind of map, which does not carry its training pairs.
     /// </summary>
-    public EmbeddingMap? Refined(ReadOnlySpan<float> oldVectors, ReadOnlySpan<float> newVectors, int count, out int added)
+    public EmbeddingMap? Refined(ReadOnlySpan<float> oldVectors, ReadOnlySpan<float> newVectors, int count, out int added, int maxAdded = int.MaxValue)
     {
         added = 0;
         if (Kind != MapKind.Kernel) return null;
-        return Kernel(Correction!.ExtendKernelRidge(oldVectors, newVectors, count, out added));
+        return Kernel(Correction!.ExtendKernelRidge(oldVectors, newVectors, count, out added, maxAdded));
     }
 
     public static EmbeddingMap FromWeights(MapKind kind, int inputDimension, int outputDimension, float[] weights, double regularisation = 0)

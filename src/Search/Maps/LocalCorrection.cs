@@ -157,8 +157,10 @@ public sealed class LocalCorrection
     /// <param name="newVectors">count x <see cref="OutputDimension"/>, row-major.</param>
     /// <param name="count">Pairs.</param>
     /// <param name="added">Pairs that became anchors.</param>
-    public LocalCorrection ExtendKernelRidge(ReadOnlySpan<float> oldVectors, ReadOnlySpan<float> newVectors, int count, out int added)
+    /// <param name="maxAdded">Most pairs to add, the first ones that are not anchors already.</param>
+    public LocalCorrection ExtendKernelRidge(ReadOnlySpan<float> oldVectors, ReadOnlySpan<float> newVectors, int count, out int added, int maxAdded = int.MaxValue)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxAdded);
         if (Weighting != CorrectionWeighting.KernelRidge) throw new InvalidOperationException("only a kernel ridge correction can be fitted again with more pairs");
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         if (oldVectors.Length != (long)count * InputDimension) throw new ArgumentException($"{count} x {InputDimension} old values expected; got {oldVectors.Length}", nameof(oldVectors));
@@ -167,7 +169,7 @@ public sealed class LocalCorrection
         var known = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < Count; i++) known.Add(Key(_anchors.AsSpan(i * InputDimension, InputDimension)));
         var rows = new List<int>();
-        for (var i = 0; i < count; i++)
+        for (var i = 0; i < count && rows.Count < maxAdded; i++)
         {
             if (known.Add(Key(oldVectors.Slice(i * InputDimension, InputDimension)))) rows.Add(i);
         }

@@ -32,6 +32,12 @@ public sealed record UpgradeEvaluationOptions
     /// <summary>The ε of β*(ε).</summary>
     public double Epsilon { get; init; } = CurveSummary.DefaultEpsilon;
 
+    /// <summary>
+    /// Fit a kernel map again with the re-embedded items as the backfill goes, as the system does (<see cref="MapRefinement"/>);
+    /// false keeps the calibration's map for the whole curve.
+    /// </summary>
+    public bool RefineMap { get; init; } = true;
+
     /// <summary>Throws when an option is out of range, so a bad run fails before any work.</summary>
     public void Validate()
     {
@@ -140,6 +146,9 @@ public sealed record UpgradeResult
     /// <summary>The gallery after the lazy policy: the calibration sample and every item predicted below the threshold hold φ_new.</summary>
     public required BackfillPoint Lazy { get; init; }
 
+    /// <summary>The fits of the kernel map along the predicted order's curve (<see cref="MapRefinement"/>); empty when the map was not fitted again.</summary>
+    public IReadOnlyList<MapRefit> MapRefits { get; init; } = [];
+
     /// <summary>The backfilling curve in a seeded random order.</summary>
     public required BackfillCurve Random { get; init; }
 
@@ -227,6 +236,13 @@ public static class UpgradeEvaluation
             lazyMask[g] = mask;
         }
 
+        // Every order's curve as the system would serve it: with the kernel map fitted again along the way, when it is one.
+        var refines = options.UseMap && options.RefineMap && map.Kind == MapKind.Kernel;
+        (BackfillCurve Curve, IReadOnlyList<MapRefit> Fits) Curve(BackfillOrder kind, IReadOnlyList<IReadOnlyList<int>> order) => refines
+            ? MapRefinement.Curve(dataset, map, calibrationCount, evaluation, kind, order, options.Epsilon)
+            : (evaluation.Curve(kind, order, options.Epsilon), []);
+        var predictedCurve = Curve(BackfillOrder.Predicted, predictedOrder);
+
         var items = dataset.ItemCount;
         var costs = new UpgradeCosts(
             CalibrationPassesPerItem: (double)calibrationCount / items,
@@ -262,9 +278,10 @@ public static class UpgradeEvaluation
             FractionBelowThreshold = (double)below / items,
             TrueFractionBelowThreshold = (double)trueBelow / items,
             Lazy = evaluation.Measure(lazyMask, (double)lazyTotal / items),
-            Random = evaluation.Curve(BackfillOrder.Random, randomOrder, options.Epsilon),
-            Predicted = evaluation.Curve(BackfillOrder.Predicted, predictedOrder, options.Epsilon),
-            Oracle = evaluation.Curve(BackfillOrder.Oracle, oracleOrder, options.Epsilon),
+            Random = Curve(BackfillOrder.Random, randomOrder).Curve,
+            Predicted = predictedCurve.Curve,
+            MapRefits = predictedCurve.Fits,
+            Oracle = Curve(BackfillOrder.Oracle, oracleOrder).Curve,
             Costs = costs,
             Elapsed = TimeSpan.Zero,
         };

@@ -46,6 +46,34 @@ public sealed class GalleryIndexTests
     }
 
     [Fact]
+    public void Pairs_AreTheItemsHeldInBothVersions_WithBothVectors_StridedOverThemWhenMoreThanAsked()
+    {
+        var index = new GalleryIndex();
+        for (var i = 0; i < 6; i++) index.Apply(Record($"item-{i}", "v1", 1, i));
+        for (var i = 0; i < 6; i++) if (i != 3) index.Apply(Record($"item-{i}", "v2", i, 1, 0)); // item-3 is held in v1 only
+        index.Apply(Record("new-only", "v2", 0, 0, 1));
+
+        var all = index.Pairs("v1", "v2", 10);
+        var two = index.Pairs("v1", "v2", 2);
+
+        Assert.Equal((5, 2, 3), (all.Count, all.OldDimension, all.NewDimension));
+        var expectedOld = new[] { 0, 1, 2, 4, 5 }.SelectMany(i => Normalized(1, i)).ToArray();
+        var expectedNew = new[] { 0, 1, 2, 4, 5 }.SelectMany(i => Normalized(i, 1, 0)).ToArray();
+        Assert.Equal(expectedOld, all.Old);
+        Assert.Equal(expectedNew, all.New);
+        Assert.Equal(2, two.Count); // items 0 and 2 of the five: every other one
+        Assert.Equal(Normalized(1, 0).Concat(Normalized(1, 2)), two.Old);
+        Assert.Equal(0, index.Pairs("v1", "v3", 10).Count);
+        Assert.Equal(0, index.Pairs("v1", "v2", 0).Count);
+
+        static float[] Normalized(params float[] v)
+        {
+            Indexer.Search.VectorMath.NormalizeInPlace(v);
+            return v;
+        }
+    }
+
+    [Fact]
     public void Apply_ItemReembeddedWithANewVersion_KeepsBothVectorsUntilTheOldOneIsDropped()
     {
         var index = new GalleryIndex();
