@@ -246,7 +246,8 @@ public static class EvaluationApp
     [
         "The versions are those of docs/zoo.md: v1 saw classes 0-4 only (a linear head), every v2 all ten (an MLP head); v2-bct adds BCT's influence loss, v2-pc focal distillation towards v1. " +
         "Vectors are computed offline by the heads' C# copies (head.bin) on cached backbone features; they equal the exported ONNX models' output to about 1e-7.",
-        "Offline, old items are served through the map MapFitter chooses on the calibration sample (identity, Procrustes or ridge, by held-out agreement) for every upgrade, " +
+        "Offline, old items are served through the map MapFitter chooses on the calibration sample (identity, Procrustes, ridge, a linear map with a local correction, or kernel ridge, " +
+        "by held-out agreement; a kernel map is fitted again as the backfill goes, as in the system) for every upgrade, " +
         "v2-bct included. The running system serves a version whose compatibility claim it verified as stored, unless its labeled gallery shows the map serving better; " +
         "its section below says which route each upgrade took.",
     ];

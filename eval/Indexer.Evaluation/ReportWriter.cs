@@ -324,13 +324,15 @@ public static class ReportWriter
             var c = u.Calibration;
             md.AppendLine($"| {u.Name} | {u.Route.ToLowerInvariant()} | {u.Claim ?? "–"} | {(u.ClaimVerified switch { true => "yes", false => "**no**", null => "nothing claimed" })}" +
                 (e is null ? string.Empty : $" ({P(e.NewOldMap)} vs {P(e.OldOldMap)})") + " | " +
-                Invariant($"{c.MapKind.ToLowerInvariant()} ({F(c.HeldOut.Mean, 3)}) on {c.SampleSize} items, {c.PredictorKind.ToLowerInvariant()} ({F(c.PredictorHeldOutSpearman, 3)}) | ") +
+                Invariant($"{c.MapKind.ToLowerInvariant()} ({F(c.HeldOut.Mean, 3)}) on {c.SampleSize} items") +
+                (c.MapRefits > 0 ? Invariant($", fitted again {c.MapRefits} times during the backfill, to {c.MapAnchors} anchors") : string.Empty) +
+                Invariant($", {c.PredictorKind.ToLowerInvariant()} ({F(c.PredictorHeldOutSpearman, 3)}) | ") +
                 Invariant($"{u.LazySelected}/{u.Scored} = {P(u.LazyFraction)}% | {t.FirstToActivation:F1} s / {t.FirstToFirstQuery:F1} s (calibration {t.CalibrationSeconds:F1} s) | ") +
                 Invariant($"{t.SecondToActivation:F1} s / {t.SecondToFirstQuery:F1} s | {t.BackfillItems}, {t.BackfillWall:F0} s, {t.BackfillPaused:F0} s, {t.BackfillRate:F1} items/s (budget {t.Budget:F0}) |"));
         }
 
         md.AppendLine().AppendLine("Measured points. *system*: through the system's search. *offline*: the offline computation (`BackfillEvaluation`) on the same galleries, with " +
-            (system.Source?.Reference ?? "the zoo heads' vectors of the cached backbone features (the offline mode's input)") + ", the system's fitted map and the system's actual re-embedded set. " +
+            (system.Source?.Reference ?? "the zoo heads' vectors of the cached backbone features (the offline mode's input)") + ", the map the system served that point through (a kernel map is fitted again as the backfill goes; the map is read at each pause) and the system's actual re-embedded set. " +
             "*curve*: the offline predicted-order curve of these galleries with their own seeded calibration, read at the same β (linear between its points). mAP / top-1 / top-5 / NFR@1 in %.").AppendLine();
         md.AppendLine("| upgrade | β asked | β measured (per gallery) | system | offline, same set | largest difference | curve, own calibration | re-embedded = start of the predicted order |");
         md.AppendLine("|---|---|---|---|---|---|---|---|");
