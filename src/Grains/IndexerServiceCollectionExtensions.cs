@@ -32,6 +32,7 @@ public static class IndexerServiceCollectionExtensions
         services.AddSingleton(sp => new BlobSegmentStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.SegmentsContainer)));
         services.AddSingleton(sp => new BlobModelStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.ModelsContainer)));
         services.AddSingleton(sp => new BlobClusterStore(sp.GetRequiredService<BlobServiceClient>(), ContainerName(sp, IndexerStorageNames.ClustersContainer)));
+        services.AddSingleton(sp => new MapCache(sp.GetRequiredService<BlobModelStore>()));
         services.AddSingleton<EmbeddingPipeline>();
         services.AddSingleton<BuiltInModel>();
         return services;

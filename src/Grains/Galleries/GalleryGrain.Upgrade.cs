@@ -81,15 +81,15 @@ public sealed partial class GalleryGrain
                         routes.Add(new IndexRoute(route.From, route.Kind, EmbeddingMap.Identity(dimension)));
                         break;
                     case RouteKind.Mapped:
-                        var bytes = await models.GetMapAsync(route.From, route.To, CancellationToken.None)
+                        var map = await maps.GetAsync(route.From, route.To, CancellationToken.None)
                             ?? throw new InvalidOperationException($"the serving plan maps {route.From} to {route.To}, but no map is stored");
-                        routes.Add(new IndexRoute(route.From, route.Kind, EmbeddingMapCodec.Decode(bytes)));
+                        routes.Add(new IndexRoute(route.From, route.Kind, map));
                         break;
                     case RouteKind.OwnSpace:
                         var scores = await models.GetScoreCalibrationAsync(route.From, route.To, CancellationToken.None)
                             ?? throw new InvalidOperationException($"the serving plan serves {route.From} in its own space, but no score calibration into {route.To} is stored");
                         // The map too, when the upgrade has one: clusters need the old items in the new space.
-                        var carry = await models.GetMapAsync(route.From, route.To, CancellationToken.None) is { } map ? EmbeddingMapCodec.Decode(map) : null;
+                        var carry = await maps.GetAsync(route.From, route.To, CancellationToken.None);
                         routes.Add(new IndexRoute(route.From, route.Kind, EmbeddingMap.Identity(dimension), ScoreCalibrationCodec.Decode(scores), carry));
                         break;
                 }

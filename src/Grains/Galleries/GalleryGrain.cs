@@ -20,6 +20,7 @@ public sealed partial class GalleryGrain(
     [PersistentState("gallery", IndexerStorageNames.GrainStateProvider)] IPersistentState<GalleryManifest> state,
     BlobSegmentStore segments,
     BlobModelStore models,
+    Models.MapCache maps,
     BlobClusterStore clusterStore,
     IOptions<GalleryOptions> options,
     IOptions<ClusteringOptions> clusteringOptions,
