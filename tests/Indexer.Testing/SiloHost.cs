@@ -90,6 +90,32 @@ public sealed class SiloHost : IAsyncDisposable
 
     public IndexerHttpClient Operator => HttpAs("ops", OperatorKey);
 
+    /// <summary>Waits until <paramref name="client"/>'s gallery has no pending item; its statistics then.</summary>
+    public static async Task<Galleries.GalleryStats> WaitUntilIndexedAsync(IndexerHttpClient client, string gallery, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var stats = await client.GetStatsAsync(gallery);
+            if (stats.Pending == 0) return stats;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{stats.Pending} items still pending in {gallery}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Waits until the rollout's status satisfies <paramref name="done"/>, as the operator sees it.</summary>
+    public async Task<Models.RolloutStatus> WaitForRolloutAsync(Func<Models.RolloutStatus, bool> done, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var status = await Operator.GetRolloutAsync();
+            if (status is not null && done(status)) return status;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"rollout still {status?.Phase}: {status?.Message}");
+            await Task.Delay(200);
+        }
+    }
+
     public HttpClient RawHttp(string? apiKey = null)
     {
         var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromMinutes(2) };

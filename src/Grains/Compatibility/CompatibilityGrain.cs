@@ -47,9 +47,7 @@ public sealed partial class CompatibilityGrain(
             throw new IndexerException(IndexerErrorCode.InvalidArgument, $"the calibration sample must hold {MinSampleSize} to {MaxSampleSize} items; got {sampleSize}");
         }
 
-        var key = this.GetPrimaryKeyString();
-        var slash = key.IndexOf('/');
-        var (from, to) = (key[..slash], key[(slash + 1)..]);
+        var (from, to) = Versions();
         if (from == to) throw new IndexerException(IndexerErrorCode.InvalidArgument, "an upgrade needs two different model versions");
         var registry = GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key);
         var target = await registry.GetAsync(to) ?? throw new IndexerException(IndexerErrorCode.NotFound, $"model version '{to}' is not registered");
@@ -107,8 +105,7 @@ public sealed partial class CompatibilityGrain(
     {
         ArgumentNullException.ThrowIfNull(galleries);
         if (maxAnchors < 1) throw new IndexerException(IndexerErrorCode.InvalidArgument, $"maxAnchors must be positive; got {maxAnchors}");
-        var key = this.GetPrimaryKeyString();
-        var (from, to) = (key[..key.IndexOf('/')], key[(key.IndexOf('/') + 1)..]);
+        var (from, to) = Versions();
         var started = Stopwatch.GetTimestamp();
         var map = EmbeddingMapCodec.Decode(await models.GetMapAsync(from, to, CancellationToken.None)
             ?? throw new IndexerException(IndexerErrorCode.Conflict, $"no map is stored for {from} -> {to}; calibrate first"));
@@ -228,6 +225,14 @@ public sealed partial class CompatibilityGrain(
         }
 
         return (sample, galleries);
+    }
+
+    /// <summary>The upgrade this grain is for: its key is "from/to" (<see cref="ICompatibilityGrain.KeyOf"/>).</summary>
+    private (string From, string To) Versions()
+    {
+        var key = this.GetPrimaryKeyString();
+        var slash = key.IndexOf('/');
+        return (key[..slash], key[(slash + 1)..]);
     }
 
     private static AgreementStats ToStats(AgreementSummary s) => new(s.Count, s.Mean, s.Min, s.P05, s.Median, s.P95);

@@ -63,17 +63,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         return version;
     }
 
-    public async Task<RolloutStatus> WaitForRolloutAsync(Func<RolloutStatus, bool> done, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var status = await Host.Operator.GetRolloutAsync();
-            if (status is not null && done(status)) return status;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"rollout still {status?.Phase}: {status?.Message}");
-            await Task.Delay(200);
-        }
-    }
+    public Task<RolloutStatus> WaitForRolloutAsync(Func<RolloutStatus, bool> done, TimeSpan timeout) => Host.WaitForRolloutAsync(done, timeout);
 
     public async Task DisposeAsync() => await Host.DisposeAsync();
 }

@@ -38,17 +38,7 @@ public sealed class RolloutFixture : IAsyncLifetime
         foreach (var (user, gallery, _, _) in Galleries) await WaitUntilIndexedAsync(user, gallery);
     }
 
-    public async Task<GalleryStats> WaitUntilIndexedAsync(string user, string gallery)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(5);
-        while (true)
-        {
-            var stats = await As(user).GetStatsAsync(gallery);
-            if (stats.Pending == 0) return stats;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{stats.Pending} items still pending in {gallery}");
-            await Task.Delay(100);
-        }
-    }
+    public Task<GalleryStats> WaitUntilIndexedAsync(string user, string gallery) => SiloHost.WaitUntilIndexedAsync(As(user), gallery, TimeSpan.FromMinutes(5));
 
     /// <summary>Registers the backbone followed by a random rotation: a version whose relation to v1 is known exactly.</summary>
     public async Task<string> RegisterRotatedAsync(string version, int seed, string? lineage = null)
@@ -58,17 +48,7 @@ public sealed class RolloutFixture : IAsyncLifetime
         return version;
     }
 
-    public async Task<RolloutStatus> WaitForPhaseAsync(Func<RolloutStatus, bool> done, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var status = await Host.Operator.GetRolloutAsync();
-            if (status is not null && done(status)) return status;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"rollout still {status?.Phase}: {status?.Message}");
-            await Task.Delay(200);
-        }
-    }
+    public Task<RolloutStatus> WaitForPhaseAsync(Func<RolloutStatus, bool> done, TimeSpan timeout) => Host.WaitForRolloutAsync(done, timeout);
 
     /// <summary>Rolls back a rollout a failed test left active, so that each test starts from a settled cluster.</summary>
     public async Task SettleAsync()

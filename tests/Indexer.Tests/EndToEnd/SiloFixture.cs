@@ -29,18 +29,8 @@ public sealed class SiloFixture : IAsyncLifetime
         await WaitUntilIndexedAsync(Gallery);
     }
 
-    public async Task<Galleries.GalleryStats> WaitUntilIndexedAsync(string gallery, string user = "alice")
-    {
-        var client = user == "alice" ? Host.Alice : Host.Bob;
-        var deadline = DateTime.UtcNow.AddMinutes(5);
-        while (true)
-        {
-            var stats = await client.GetStatsAsync(gallery);
-            if (stats.Pending == 0) return stats;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{stats.Pending} items still pending in {gallery}");
-            await Task.Delay(100);
-        }
-    }
+    public Task<Galleries.GalleryStats> WaitUntilIndexedAsync(string gallery, string user = "alice") =>
+        SiloHost.WaitUntilIndexedAsync(user == "alice" ? Host.Alice : Host.Bob, gallery, TimeSpan.FromMinutes(5));
 
     public async Task DisposeAsync() => await Host.DisposeAsync();
 }

@@ -108,29 +108,9 @@ public sealed class UnreadableImageFixture : IAsyncLifetime
             sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, perTry: Faults)));
     }
 
-    public async Task<Galleries.GalleryStats> WaitUntilIndexedAsync(string gallery, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var stats = await Host.Alice.GetStatsAsync(gallery);
-            if (stats.Pending == 0) return stats;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{stats.Pending} items still pending in {gallery}");
-            await Task.Delay(200);
-        }
-    }
+    public Task<Galleries.GalleryStats> WaitUntilIndexedAsync(string gallery, TimeSpan timeout) => SiloHost.WaitUntilIndexedAsync(Host.Alice, gallery, timeout);
 
-    public async Task<RolloutStatus> WaitForPhaseAsync(Func<RolloutStatus, bool> done, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var status = await Host.Operator.GetRolloutAsync();
-            if (status is not null && done(status)) return status;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"rollout still {status?.Phase}: {status?.Message}");
-            await Task.Delay(200);
-        }
-    }
+    public Task<RolloutStatus> WaitForPhaseAsync(Func<RolloutStatus, bool> done, TimeSpan timeout) => Host.WaitForRolloutAsync(done, timeout);
 
     public async Task DisposeAsync() => await Host.DisposeAsync();
 }
