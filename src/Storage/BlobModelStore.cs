@@ -123,6 +123,35 @@ public sealed class BlobModelStore
     /// <summary>The stored map from <paramref name="from"/> into <paramref name="to"/>, or null when none was stored.</summary>
     public Task<byte[]?> GetMapAsync(string from, string to, CancellationToken ct) => GetUpgradeBlobAsync(from, to, ".map", ct);
 
+    /// <summary>
+    /// The stored map from <paramref name="from"/> into <paramref name="to"/>, unless the blob's ETag is still
+    /// <paramref name="held"/>: then only its properties are read (a map fitted again during a backfill is megabytes,
+    /// and every gallery asks whether it changed each time it routes) and the result carries no content. Null when no map
+    /// is stored.
+    /// </summary>
+    public async Task<StoredMap?> GetMapUnlessAsync(string from, string to, string? held, CancellationToken ct)
+    {
+        ValidateVersion(from);
+        ValidateVersion(to);
+        BlobContainerClient container = await _container.GetAsync(ct).ConfigureAwait(false);
+        BlobClient blob = container.GetBlobClient(UpgradeBlob(from, to, ".map"));
+        try
+        {
+            if (held is not null)
+            {
+                BlobProperties properties = (await blob.GetPropertiesAsync(cancellationToken: ct).ConfigureAwait(false)).Value;
+                if (properties.ETag.ToString() == held) return new StoredMap(held, null);
+            }
+
+            BlobDownloadResult result = (await blob.DownloadContentAsync(ct).ConfigureAwait(false)).Value;
+            return new StoredMap(result.Details.ETag.ToString(), result.Content.ToArray());
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Stores the compatibility predictor of the upgrade (encoded by the caller) next to its map.</summary>
     public Task PutPredictorAsync(string from, string to, ReadOnlyMemory<byte> predictor, CancellationToken ct) =>
         PutUpgradeBlobAsync(from, to, ".predictor", predictor, ct);
@@ -195,3 +224,8 @@ public sealed class BlobModelStore
         }
     }
 }
+
+/// <summary>A stored map as read by <see cref="BlobModelStore.GetMapUnlessAsync"/>.</summary>
+/// <param name="ETag">The blob's ETag.</param>
+/// <param name="Content">The encoded map; null when it is still the version the caller held.</param>
+public sealed record StoredMap(string ETag, byte[]? Content);

@@ -111,6 +111,25 @@ public sealed class BlobModelStoreTests(AzuriteFixture azurite)
         Assert.Empty(await ToListAsync(store.ListVersionsAsync(CancellationToken.None))); // a map alone is not a version
     }
 
+    [Fact]
+    public async Task A_map_is_downloaded_again_only_when_its_etag_changed()
+    {
+        BlobModelStore store = new(azurite.Service, AzuriteFixture.NewContainerName("maps"));
+        await store.PutMapAsync("v1", "v2", new byte[] { 1, 2, 3 }, CancellationToken.None);
+
+        var first = await store.GetMapUnlessAsync("v1", "v2", held: null, CancellationToken.None);
+        var unchanged = await store.GetMapUnlessAsync("v1", "v2", first!.ETag, CancellationToken.None);
+        await store.PutMapAsync("v1", "v2", new byte[] { 4, 5 }, CancellationToken.None); // fitted again, stored in place
+        var changed = await store.GetMapUnlessAsync("v1", "v2", first.ETag, CancellationToken.None);
+
+        Assert.Equal(new byte[] { 1, 2, 3 }, first.Content);
+        Assert.Equal(first.ETag, unchanged!.ETag);
+        Assert.Null(unchanged.Content);
+        Assert.NotEqual(first.ETag, changed!.ETag);
+        Assert.Equal(new byte[] { 4, 5 }, changed.Content);
+        Assert.Null(await store.GetMapUnlessAsync("v2", "v1", first.ETag, CancellationToken.None));
+    }
+
     private static async Task<List<string>> ToListAsync(IAsyncEnumerable<string> items)
     {
         var list = new List<string>();
