@@ -50,7 +50,7 @@ public static class OrderingStudy
         if (!options.UseMap) throw new ArgumentException("the study compares orders through the fitted map; run it with a map", nameof(options));
         var calibration = UpgradeEvaluation.Calibrate(dataset, options);
         var fit = calibration.Fit!;
-        var evaluation = new BackfillEvaluation(dataset, calibration.Map);
+        var evaluation = new BackfillEvaluation(dataset, calibration.Map, calibration.Guard(options.GuardDepth));
         int dOld = dataset.OldDimension, dNew = dataset.NewDimension;
 
         // The probes: the calibration sample's new vectors, which the system has once it has calibrated.
@@ -85,9 +85,17 @@ public static class OrderingStudy
         BackfillCurve Curve(BackfillOrder kind, IReadOnlyList<IReadOnlyList<int>> orderings, bool refit) => refit
             ? MapRefinement.Curve(dataset, calibration.Map, calibration.Count, evaluation, kind, orderings, options.Epsilon).Curve
             : evaluation.Curve(kind, orderings, options.Epsilon);
+        var systemOrder = calibration.Predicted.Select(c => (IReadOnlyList<int>)BackfillOrdering.LeastCompatibleFirst(c)).ToArray();
         var withoutRefits = refits
             ? [new Row(dataset.Name, "agreement, predicted, the calibration's map throughout (no refits)", Needs.OldVectors,
-                Curve(BackfillOrder.Predicted, calibration.Predicted.Select(c => (IReadOnlyList<int>)BackfillOrdering.LeastCompatibleFirst(c)).ToArray(), refit: false), double.NaN)]
+                Curve(BackfillOrder.Predicted, systemOrder, refit: false), double.NaN)]
+            : Array.Empty<Row>();
+
+        var unguarded = new BackfillEvaluation(dataset, calibration.Map);
+        var withoutGuard = evaluation.Guard is not null
+            ? [new Row(dataset.Name, "agreement, predicted, no regression guard", Needs.OldVectors, refits
+                ? MapRefinement.Curve(dataset, calibration.Map, calibration.Count, unguarded, BackfillOrder.Predicted, systemOrder, options.Epsilon).Curve
+                : unguarded.Curve(BackfillOrder.Predicted, systemOrder, options.Epsilon), double.NaN)]
             : Array.Empty<Row>();
 
         // Every score is a compatibility: lower goes first.
@@ -95,6 +103,7 @@ public static class OrderingStudy
         [
             Measure("agreement, predicted (the system's order)", Needs.OldVectors, calibration.Predicted),
             .. withoutRefits,
+            .. withoutGuard,
             Measure($"score deviation ({neighbours} probes), predicted", Needs.OldVectors, predictedDeviation),
             Measure("agreement, true (the report's oracle)", Needs.NewModelOnEveryItem, evaluation.Agreements()),
             Measure($"score deviation ({neighbours} probes), true", Needs.NewModelOnEveryItem, negatedTrue),

@@ -16,10 +16,10 @@ public sealed class OrderingStudyTests
         var rows = OrderingStudy.Run(dataset, options, neighbours: 10);
 
         var kernel = UpgradeEvaluation.Calibrate(dataset, options).Map.Kind == MapKind.Kernel;
-        Assert.Equal(kernel ? 6 : 5, rows.Count);
+        Assert.Equal(kernel ? 7 : 6, rows.Count);
         AssertSameCurve(report.Predicted, rows.Single(r => r.Order.StartsWith("agreement, predicted (the system's order)", StringComparison.Ordinal)).Curve);
         AssertSameCurve(report.Oracle, rows.Single(r => r.Order.StartsWith("agreement, true", StringComparison.Ordinal)).Curve);
-        Assert.Equal(kernel ? 3 : 2, rows.Count(r => r.Needs == OrderingStudy.Needs.OldVectors));
+        Assert.Equal(kernel ? 4 : 3, rows.Count(r => r.Needs == OrderingStudy.Needs.OldVectors));
         if (rows.SingleOrDefault(r => r.Order.Contains("no refits", StringComparison.Ordinal)) is { } unrefined)
         {
             // Before the first refit the map is the calibration's; at the end every item holds its new vector either way.
@@ -30,7 +30,13 @@ public sealed class OrderingStudyTests
         // Ordering by each item's own gain on the very queries scored front-loads more than any order that cannot see them.
         var reference = rows.Single(r => r.Needs == OrderingStudy.Needs.QueriesAndLabels).Summary.Area;
         Assert.All(rows.Where(r => r.Needs != OrderingStudy.Needs.QueriesAndLabels), r => Assert.True(r.Summary.Area < reference, $"{r.Order}: {r.Summary.Area} vs {reference}"));
-        Assert.All(rows, r => Assert.Equal(report.Predicted.Points[^1].MeanAveragePrecision, r.Curve.Points[^1].MeanAveragePrecision, 12));
+        var unguarded = rows.Single(r => r.Order.Contains("no regression guard", StringComparison.Ordinal));
+        Assert.All(rows.Where(r => r != unguarded), r => Assert.Equal(report.Predicted.Points[^1].MeanAveragePrecision, r.Curve.Points[^1].MeanAveragePrecision, 12));
+
+        // Without the guard the backfill ends at the full re-index itself; its first point is the map alone, unguarded.
+        Assert.Equal(report.CrossModel.NewNew.MeanAveragePrecision, unguarded.Curve.Points[^1].MeanAveragePrecision, 12);
+        Assert.Equal(report.FullReindexNegativeFlipRate1, unguarded.Curve.Points[^1].NegativeFlipRate1, 12);
+        Assert.Equal(report.CrossModel.NewMapped!.MeanAveragePrecision, unguarded.Curve.Points[0].MeanAveragePrecision, 12);
     }
 
     [Fact]

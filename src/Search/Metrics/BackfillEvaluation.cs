@@ -26,7 +26,12 @@ public sealed class BackfillEvaluation
     /// The map h serving old vectors in the new space; null serves them as they are (h = identity), which needs equal
     /// dimensions.
     /// </param>
-    public BackfillEvaluation(EvaluationDataset dataset, EmbeddingMap? map = null)
+    /// <param name="guard">
+    /// The regression guard re-ranking the head of every mixed gallery's ranking with the old model's scores (the queries'
+    /// old vectors against the items' old vectors, all held until a commit), as the system serves a rollout; null ranks
+    /// by the new space alone. The cross-model table is never guarded: it describes the models.
+    /// </param>
+    public BackfillEvaluation(EvaluationDataset dataset, EmbeddingMap? map = null, RegressionGuard? guard = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         if (map is null && dataset.OldDimension != dataset.NewDimension)
@@ -41,6 +46,7 @@ public sealed class BackfillEvaluation
 
         Dataset = dataset;
         UsesMap = map is not null;
+        Guard = guard;
         Map = map ?? EmbeddingMap.Identity(dataset.OldDimension);
         _galleries = new GalleryScores[dataset.Galleries.Count];
         _mapped = new float[dataset.Galleries.Count][];
@@ -48,7 +54,7 @@ public sealed class BackfillEvaluation
         {
             var gallery = dataset.Galleries[g];
             _mapped[g] = UsesMap ? Apply(Map, gallery.OldVectors.Span, gallery.Count) : gallery.OldVectors.ToArray();
-            _galleries[g] = new GalleryScores(gallery, _mapped[g]);
+            _galleries[g] = new GalleryScores(gallery, _mapped[g], guard);
         });
 
         var oldOld = Report(s => s.OldOld);
@@ -57,13 +63,23 @@ public sealed class BackfillEvaluation
             ? Report(s => s.NewOld!)
             : new RetrievalReport(newNew.Queries, newNew.SkippedWithoutPositive, CrossModelEvaluation.Cutoffs.ToDictionary(k => k, _ => 0.0), 0); // incomparable spaces find nothing
         CrossModel = new CrossModelTable(oldOld, newNew, newOld, UsesMap ? Report(s => s.Served) : null);
+        FullReindex = Average(1, _galleries.Select(s => s.Measure(s.NewNew)).ToArray());
     }
+
+    /// <summary>
+    /// A full re-index once committed: every item holds φ_new and the old vectors are gone, so never guarded. Its NFR@1
+    /// is the reference of the negative-flip target.
+    /// </summary>
+    public BackfillPoint FullReindex { get; }
 
     /// <summary>The users, galleries and queries measured.</summary>
     public EvaluationDataset Dataset { get; }
 
     /// <summary>The map h serving old vectors; the identity when none was given.</summary>
     public EmbeddingMap Map { get; }
+
+    /// <summary>The regression guard of the mixed galleries' rankings; null when they are ranked by the new space alone.</summary>
+    public RegressionGuard? Guard { get; }
 
     /// <summary>False when old vectors are served as they are (no map was given).</summary>
     public bool UsesMap { get; }
@@ -235,14 +251,19 @@ public sealed class BackfillEvaluation
     /// </summary>
     private sealed class GalleryScores
     {
+        /// <summary>Where the guarded head of a ranking is scored: above any cosine, one less per position.</summary>
+        private const float HeadScore = 1000;
+
         private readonly bool[] _relevant;
         private readonly int[] _positives;
         private readonly bool[] _oldTop1;
         private readonly int[] _newOrder;
         private readonly int[] _servedOrder;
+        private readonly RegressionGuard? _guard;
 
-        public GalleryScores(EvaluationGallery gallery, float[] served)
+        public GalleryScores(EvaluationGallery gallery, float[] served, RegressionGuard? guard)
         {
+            _guard = guard;
             Items = gallery.Count;
             var scorable = Enumerable.Range(0, gallery.QueryCount).Where(q => gallery.Labels.Contains(gallery.QueryLabels[q])).ToArray();
             Queries = scorable.Length;
@@ -329,6 +350,33 @@ public sealed class BackfillEvaluation
                 var byServed = _servedOrder.AsSpan(offset, Items);
                 var accumulator = new AveragePrecisionAccumulator(_positives[q]);
                 int a = Next(byNew, 0, mask, true), b = Next(byServed, 0, mask, false);
+                if (_guard is not null)
+                {
+                    // The head of the merged ranking, re-ranked by the guard, goes first, with scores above any cosine
+                    // so that it stays one ranking with what follows.
+                    var head = new List<int>(_guard.Depth);
+                    while (head.Count < _guard.Depth && (a < Items || b < Items))
+                    {
+                        if (b >= Items || (a < Items && newScores[byNew[a]] >= servedScores[byServed[b]]))
+                        {
+                            head.Add(byNew[a]);
+                            a = Next(byNew, a + 1, mask, true);
+                        }
+                        else
+                        {
+                            head.Add(byServed[b]);
+                            b = Next(byServed, b + 1, mask, false);
+                        }
+                    }
+
+                    _guard.Rerank(head, i => row[i], i => OldOld[offset + i]);
+                    for (var r = 0; r < head.Count; r++)
+                    {
+                        row[head[r]] = HeadScore - r;
+                        accumulator.Add(row[head[r]], relevant[head[r]]);
+                    }
+                }
+
                 while (!accumulator.Done && (a < Items || b < Items))
                 {
                     // Take the higher of the two list heads; equal scores fall in one run whichever comes first.

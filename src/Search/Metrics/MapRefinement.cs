@@ -42,7 +42,7 @@ public static class MapRefinement
             if (added == 0) break;
             anchors = map.Correction!.Count;
             fits.Add(new MapRefit(beta, anchors));
-            evaluations.Add((beta, new BackfillEvaluation(dataset, map)));
+            evaluations.Add((beta, new BackfillEvaluation(dataset, map, evaluation.Guard)));
         }
 
         var points = BackfillCurve.Betas.Select(beta => evaluations.Last(e => e.Beta <= beta + 1e-12).Evaluation.MeasureAt(order, beta)).ToArray();

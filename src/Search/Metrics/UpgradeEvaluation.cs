@@ -38,12 +38,20 @@ public sealed record UpgradeEvaluationOptions
     /// </summary>
     public bool RefineMap { get; init; } = true;
 
+    /// <summary>
+    /// Rank the mixed galleries with the <see cref="RegressionGuard"/> of this depth, as the system serves a rollout until its
+    /// commit (its calibration of old scores fitted on the calibration sample, as the system's); 0 ranks by the new space
+    /// alone.
+    /// </summary>
+    public int GuardDepth { get; init; } = RegressionGuard.DefaultDepth;
+
     /// <summary>Throws when an option is out of range, so a bad run fails before any work.</summary>
     public void Validate()
     {
         if (CalibrationSize < 8) throw new ArgumentOutOfRangeException(nameof(CalibrationSize), CalibrationSize, "at least 8 items are needed to fit and check a predictor");
         if (MapHeldOutFraction is <= 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(MapHeldOutFraction), MapHeldOutFraction, "must lie strictly between 0 and 1");
         if (Epsilon is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, "must lie in [0, 1)");
+        if (GuardDepth is < 0 or 1) throw new ArgumentOutOfRangeException(nameof(GuardDepth), GuardDepth, "0 (no guard) or at least 2");
         if (double.IsNaN(CompatibilityThreshold)) throw new ArgumentOutOfRangeException(nameof(CompatibilityThreshold), "must be a number");
     }
 }
@@ -167,8 +175,11 @@ public sealed record UpgradeResult
     /// <summary>"old → new".</summary>
     public string Name => $"{OldModel} → {NewModel}";
 
-    /// <summary>NFR@1 of a full re-index: new/new against old/old, the end point of every curve.</summary>
-    public double FullReindexNegativeFlipRate1 => Predicted.Points[^1].NegativeFlipRate1;
+    /// <summary>
+    /// NFR@1 of a full re-index once committed: new/new against old/old. Unguarded, it is also the end point of every
+    /// curve; with the regression guard the curves end lower, while the old vectors are still held.
+    /// </summary>
+    public required double FullReindexNegativeFlipRate1 { get; init; }
 
     /// <summary>The three curves in the order random, predicted, oracle.</summary>
     [System.Text.Json.Serialization.JsonIgnore] // the same three curves as the properties above
@@ -201,7 +212,7 @@ public static class UpgradeEvaluation
         var calibrated = Calibrate(dataset, options);
         var (calibration, calibrationCount, fit, map, predictor, predicted) =
             (calibrated.Items, calibrated.Count, calibrated.Fit, calibrated.Map, calibrated.Predictor, calibrated.Predicted);
-        var evaluation = new BackfillEvaluation(dataset, options.UseMap ? map : null);
+        var evaluation = new BackfillEvaluation(dataset, options.UseMap ? map : null, calibrated.Guard(options.GuardDepth));
         var agreements = evaluation.Agreements();
 
         // HashCode.Combine would differ from process to process; a plain formula keeps runs reproducible.
@@ -278,6 +289,7 @@ public static class UpgradeEvaluation
             FractionBelowThreshold = (double)below / items,
             TrueFractionBelowThreshold = (double)trueBelow / items,
             Lazy = evaluation.Measure(lazyMask, (double)lazyTotal / items),
+            FullReindexNegativeFlipRate1 = evaluation.FullReindex.NegativeFlipRate1,
             Random = Curve(BackfillOrder.Random, randomOrder).Curve,
             Predicted = predictedCurve.Curve,
             MapRefits = predictedCurve.Fits,
@@ -372,4 +384,16 @@ public sealed record UpgradeCalibration(
 
     /// <summary>The sample's new vectors, in the same order as <see cref="OldVectors"/>.</summary>
     public ReadOnlyMemory<float> NewVectors { get; init; }
+
+    /// <summary>
+    /// The regression guard of this depth, with the calibration of old scores the system fits on the same sample
+    /// (<see cref="UpgradeFit"/>); null for depth 0.
+    /// </summary>
+    public RegressionGuard? Guard(int depth)
+    {
+        if (depth == 0) return null;
+        var oldDimension = OldVectors.Length / Count;
+        var newDimension = NewVectors.Length / Count;
+        return new RegressionGuard(ScoreCalibration.Fit(OldVectors.Span, oldDimension, NewVectors.Span, newDimension, Count), depth);
+    }
 }
