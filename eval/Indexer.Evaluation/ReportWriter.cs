@@ -177,6 +177,16 @@ public static class ReportWriter
                 ". docs/results/orders.md shows the predicted order without them.").AppendLine();
         }
 
+        var guards = report.Upgrades.Select(u => u.Options.GuardDepth).Distinct().ToList();
+        if (guards.Any(d => d > 0))
+        {
+            // The system orders the first results of every search by both models until the commit (RegressionGuard).
+            md.AppendLine($"Every point before the commit is ranked as the system ranks it: the first {string.Join(" / ", guards)} results of each query by the mean of the new " +
+                "score and the old model's score (query and item embedded by the old model, all held until the commit) carried into the new scale by the " +
+                "calibration's quantile-matched score map (the regression guard). Everything below the first results keeps the new order. " +
+                "\"NFR@1 full re-index\" is new/new after the commit, unguarded; docs/results/orders.md has the predicted order without the guard.").AppendLine();
+        }
+
         md.AppendLine("| upgrade | order | area | area / full | β*(1%) | regret | top-1 area / full | top-1 regret | max NFR@1 | NFR@1 full re-index |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var u in report.Upgrades)
@@ -307,7 +317,7 @@ public static class ReportWriter
             : Invariant($"A silo in the harness's process (Orleans, Kestrel, Azure Blob storage in Azurite, the embedding workers on ONNX Runtime) with the zoo's versions registered ") +
               Invariant($"through the HTTP API as `{o.VersionPrefix}v1`, `{o.VersionPrefix}v2-…` (the built-in ResNet18 holds the name `v1`). {protocol.Describe()}: the first {protocol.Galleries} users of the offline run, ") +
               Invariant($"one gallery each under user `{o.User}`, uploaded over HTTP with their class as `label` metadata and indexed by `{o.VersionPrefix}v1` ")) +
-            Invariant($"({system.IngestSeconds:F0} s, {system.IngestRate:F1} images/s). Queries are embedded by the system's workers; search is the galleries' `SearchManyAsync` with k = the gallery's size; ") +
+            Invariant($"({system.IngestSeconds:F0} s, {system.IngestRate:F1} images/s). Queries are embedded by the system's workers, by the old version too during a rollout (the regression guard's, as a search by image is); search is the galleries' `SearchManyAsync` with k = the gallery's size; ") +
             "the rankings are scored with the project's metric code. Per new version, two rollouts: (1) policy lazy with a budget that grants nothing, so β = 0 and the lazy " +
             "selection are the system's own, then rollback; (2) policy full, calibration reused, " +
             (double.IsNaN(system.Budget) ? "budget half the rate at which the upgrade's calibration embedded images" : Invariant($"budget {system.Budget:F0} items/s")) +

@@ -22,11 +22,17 @@ public static class SearchScoring
     /// <summary>The metadata key holding an item's label.</summary>
     public const string LabelKey = "label";
 
+    /// <summary>Where a guarded head is scored for AP: above any cosine, one less per position (as <see cref="BackfillEvaluation"/> does).</summary>
+    private const double GuardedHeadScore = 1000;
+
     /// <summary>
     /// One gallery: <paramref name="results"/>[q] answers query q, whose label is <paramref name="queryLabels"/>[q];
     /// <paramref name="baselineTop1"/>[q] says whether q found a positive first before the upgrade (null: no flips counted).
+    /// The first <paramref name="guardDepth"/> matches of a result the regression guard ordered
+    /// (<see cref="SearchResult.GuardedBy"/>) rank in the order returned, although their scores stay the query version's:
+    /// AP takes them in that order, above the rest.
     /// </summary>
-    public static GalleryScore Score(IReadOnlyList<SearchResult> results, IReadOnlyList<string> queryLabels, IReadOnlyList<bool>? baselineTop1, int galleryItems)
+    public static GalleryScore Score(IReadOnlyList<SearchResult> results, IReadOnlyList<string> queryLabels, IReadOnlyList<bool>? baselineTop1, int galleryItems, int guardDepth = 0)
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(queryLabels);
@@ -44,6 +50,8 @@ public static class SearchScoring
             }
 
             var scores = result.Matches.Select(m => (double)m.Score).ToArray();
+            var guarded = result.GuardedBy is null ? 0 : Math.Min(guardDepth, scores.Length);
+            for (var r = 0; r < guarded; r++) scores[r] = GuardedHeadScore - r;
             var relevant = result.Matches.Select(m => m.Metadata.GetValueOrDefault(LabelKey) == queryLabels[q]).ToArray();
             var first = Array.IndexOf(relevant, true);
             hits[q] = first == 0;

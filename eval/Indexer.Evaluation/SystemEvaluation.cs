@@ -6,6 +6,8 @@ using Indexer.Compatibility;
 using Indexer.Embedding;
 using Indexer.Galleries;
 using Indexer.Models;
+using Indexer.Grains;
+using Indexer.Search;
 using Indexer.Search.Maps;
 using Indexer.Search.Metrics;
 using Indexer.Storage;
@@ -402,18 +404,25 @@ public static class SystemEvaluation
             return vectors;
         }
 
-        /// <summary>Searches every gallery with its users' queries (all in <paramref name="version"/>), the whole gallery ranked.</summary>
-        public async Task<Searches> SearchAsync(string version, float[][][] queries, IReadOnlyList<bool[]>? baselineTop1 = null)
+        /// <summary>
+        /// Searches every gallery with its users' queries (all in <paramref name="version"/>), the whole gallery ranked.
+        /// <paramref name="companion"/> gives each query its embedding in another version too, as a search by image carries
+        /// during a rollout (the regression guard's old version).
+        /// </summary>
+        public async Task<Searches> SearchAsync(string version, float[][][] queries, IReadOnlyList<bool[]>? baselineTop1 = null, Companion? companion = null)
         {
             var results = new List<IReadOnlyList<SearchResult>>(users.Count);
             var scores = new List<GalleryScore>(users.Count);
             for (var g = 0; g < users.Count; g++)
             {
                 var user = users[g];
-                var answer = await host.Client.Gallery(options.User, user.Name).SearchManyAsync(queries[g].Select(v => new QueryEmbedding(version, v)).ToList(), protocol.GallerySize);
+                var embeddings = queries[g].Select((v, q) => new QueryEmbedding(version, v, companion is { } c
+                    ? new Dictionary<string, float[]>(StringComparer.Ordinal) { [c.Version] = c.Queries[g][q] }
+                    : null)).ToList();
+                var answer = await host.Client.Gallery(options.User, user.Name).SearchManyAsync(embeddings, protocol.GallerySize);
                 if (answer.Any(r => r.QueryModelVersion != version)) throw new InvalidOperationException($"{user.Name}: a query of {version} was answered in another version");
                 results.Add(answer);
-                scores.Add(SearchScoring.Score(answer, user.Queries.Select(source.LabelName).ToArray(), baselineTop1?[g], protocol.GallerySize));
+                scores.Add(SearchScoring.Score(answer, user.Queries.Select(source.LabelName).ToArray(), baselineTop1?[g], protocol.GallerySize, GuardDepth));
             }
 
             return new Searches(results, scores);
@@ -428,12 +437,13 @@ public static class SystemEvaluation
             var evaluationGallery = options.VerifyOnLabeledGallery ? GalleryKey.Create(options.User, users[0].Name).ToString() : null;
             log.WriteLine($"system: {from} -> {to}");
             var newQueries = await EmbedQueriesAsync(to);
+            var companion = new Companion(from, oldQueries);
             var clusters = await PrepareClustersAsync();
 
             // 1. Lazy, nothing granted: β = 0, the system's lazy selection, start-to-first-query with calibration.
             var first = await StartAsync(new RolloutRequest(to, BackfillPolicy.Lazy, options.Threshold, NoBudget, null, options.SampleSize, FailedClaimAction.UseMap, evaluationGallery, PromoteAfterHits: 0));
             var scoredStatus = await WaitAsync(s => s.Phase is RolloutPhase.Backfilling or RolloutPhase.Backfilled && s.Scored >= TotalItems, "the lazy rollout to score every item");
-            var zero = await MeasureAsync(to, newQueries, baselineTop1);
+            var zero = await MeasureAsync(to, newQueries, baselineTop1, companion);
             var models = host.Services.GetRequiredService<BlobModelStore>();
             var zeroMap = await models.GetMapAsync(from, to, CancellationToken.None); // the calibration's; the backfill may fit it again
             if (zero.Beta != 0) throw new InvalidOperationException($"the lazy rollout re-embedded items although its budget grants none (β = {zero.Beta})");
@@ -479,7 +489,7 @@ public static class SystemEvaluation
 
                 // The pause waits for a map being fitted again to land; the settling outlasts the galleries' copy of the plan.
                 var mapAt = await models.GetMapAsync(from, to, CancellationToken.None);
-                var at = await MeasureSettledAsync(to, newQueries, baselineTop1);
+                var at = await MeasureSettledAsync(to, newQueries, baselineTop1, companion);
                 if (!(await models.GetMapAsync(from, to, CancellationToken.None) ?? []).AsSpan().SequenceEqual(mapAt)) throw new InvalidOperationException($"the map changed while β = {point} was measured, although the backfill was paused");
                 clusterPoints.Add(await MeasureClustersAsync(ClusterStage.Paused, point, at.Beta, clusters.Baseline));
                 await Ops.RolloutActionAsync("resume");
@@ -490,7 +500,7 @@ public static class SystemEvaluation
 
             status = await WaitAsync(s => s.Phase == RolloutPhase.Backfilled, "the backfill to finish");
             if (status.Failed > 0) throw new InvalidOperationException($"{status.Failed} items failed to re-embed");
-            var end = await MeasureAsync(to, newQueries, baselineTop1);
+            var end = await MeasureAsync(to, newQueries, baselineTop1, companion);
             if (options.Points.Contains(1)) measured.Add((1, end, null));
             clusterPoints.Add(await MeasureClustersAsync(ClusterStage.Backfilled, 1, end.Beta, clusters.Baseline));
             log.WriteLine(Invariant($"system:   backfilled {status.Done} items; β=1 mAP {Targets.P(end.Point.MeanAveragePrecision)}, top-1 {Targets.P(end.Point.Cmc1)}; map {status.Calibration!.MapKind} on {status.Calibration.MapAnchors} anchors after {status.Calibration.MapRefits} fit(s) during the backfill"));
@@ -506,6 +516,12 @@ public static class SystemEvaluation
                 ?? await models.GetPredictorAsync(from, to, CancellationToken.None)
                 ?? throw new InvalidOperationException($"no predictor stored for {from} -> {to}");
             var predictor = CompatibilityPredictorCodec.Decode(predictorBytes);
+            // The guard the galleries ranked with, when they did: the upgrade's score calibration at the silo's depth.
+            var guarded = measured.Count(m => m.Measured.Guarded);
+            if (guarded != 0 && guarded != measured.Count) throw new InvalidOperationException($"{guarded} of {measured.Count} points were guarded; the plan changed between them");
+            var guard = guarded == 0 ? null : new RegressionGuard(
+                ScoreCalibrationCodec.Decode(await models.GetScoreCalibrationAsync(from, to, CancellationToken.None) ?? throw new InvalidOperationException($"searches were guarded, but no score calibration is stored for {from} -> {to}")),
+                GuardDepth);
             var storedOld = await StoredVectorsAsync(from);
             var storedNew = await StoredVectorsAsync(to);
 
@@ -516,7 +532,7 @@ public static class SystemEvaluation
             log.WriteLine($"system:   rolled back; every answer as before: {restored}");
             clusterPoints.Add(await MeasureClustersAsync(ClusterStage.RolledBack, double.NaN, 0, clusters.Baseline));
 
-            var comparison = Compare(oldName, newName, storedOld, storedNew, oldQueries, newQueries, map, predictor, measured, offlineOptions);
+            var comparison = Compare(oldName, newName, storedOld, storedNew, oldQueries, newQueries, map, guard, predictor, measured, offlineOptions);
             return new SystemUpgradeResult
             {
                 OldModel = oldName,
@@ -532,6 +548,7 @@ public static class SystemEvaluation
                 Scored = scoredStatus.Scored,
                 LazySelected = scoredStatus.Selected,
                 Threshold = options.Threshold,
+                GuardDepth = guard?.Depth ?? 0,
                 Timings = new SystemTimings(
                     first.ToActivation, first.ToFirstQuery, second.ToActivation, second.ToFirstQuery, status.Calibration!.Duration.TotalSeconds,
                     ((status.FinishedAt ?? DateTimeOffset.UtcNow) - status.ActivatedAt!.Value).TotalSeconds, paused.TotalSeconds, status.Done, budget),
@@ -697,14 +714,23 @@ public static class SystemEvaluation
             }
         }
 
-        /// <summary>One measurement: the point, each gallery's re-embedded items and the routes reported.</summary>
-        public sealed record Measured(double Beta, double MinBeta, double MaxBeta, BackfillPoint Point, IReadOnlyList<HashSet<string>> ReEmbedded, IReadOnlyDictionary<string, int> Routes);
+        /// <summary>The silo's regression guard depth (<see cref="GalleryOptions.RegressionGuardDepth"/>).</summary>
+        private int GuardDepth => host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<GalleryOptions>>().Value.RegressionGuardDepth;
+
+        /// <summary>The queries embedded in another version than the one searched.</summary>
+        public sealed record Companion(string Version, float[][][] Queries);
+
+        /// <summary>
+        /// One measurement: the point, each gallery's re-embedded items, the routes reported, and whether every search was
+        /// ordered by the regression guard.
+        /// </summary>
+        public sealed record Measured(double Beta, double MinBeta, double MaxBeta, BackfillPoint Point, IReadOnlyList<HashSet<string>> ReEmbedded, IReadOnlyDictionary<string, int> Routes, bool Guarded);
 
         /// <summary>
         /// After a pause: waits until no gallery's count of new-version items has moved for a few seconds (credit already
         /// granted drains first), then measures; measures again if anything moved meanwhile.
         /// </summary>
-        private async Task<Measured> MeasureSettledAsync(string to, float[][][] queries, bool[][] baselineTop1)
+        private async Task<Measured> MeasureSettledAsync(string to, float[][][] queries, bool[][] baselineTop1, Companion companion)
         {
             var deadline = DateTime.UtcNow + options.StepTimeout;
             while (true)
@@ -724,7 +750,7 @@ public static class SystemEvaluation
                     if (DateTime.UtcNow > deadline) throw new TimeoutException("the backfill did not settle after a pause");
                 }
 
-                var measured = await MeasureAsync(to, queries, baselineTop1);
+                var measured = await MeasureAsync(to, queries, baselineTop1, companion);
                 var after = await CountsAsync(to);
                 if (after.SequenceEqual(before) && measured.ReEmbedded.Select(s => s.Count).SequenceEqual(after)) return measured;
             }
@@ -739,9 +765,11 @@ public static class SystemEvaluation
         }
 
         /// <summary>Searches with the new version's queries and records which items hold the new version.</summary>
-        private async Task<Measured> MeasureAsync(string to, float[][][] queries, bool[][] baselineTop1)
+        private async Task<Measured> MeasureAsync(string to, float[][][] queries, bool[][] baselineTop1, Companion companion)
         {
-            var searches = await SearchAsync(to, queries, baselineTop1);
+            var searches = await SearchAsync(to, queries, baselineTop1, companion);
+            var guarded = searches.Results.SelectMany(r => r).Count(r => r.GuardedBy == companion.Version);
+            if (guarded != 0 && guarded != searches.Results.Sum(r => r.Count)) throw new InvalidOperationException($"{guarded} of the searches were guarded by {companion.Version}, not all: the plan moved during the measurement");
             var reEmbedded = new List<HashSet<string>>(users.Count);
             var fractions = new double[users.Count];
             var routes = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -766,7 +794,7 @@ public static class SystemEvaluation
             }
 
             var beta = reEmbedded.Sum(s => s.Count) / (double)TotalItems;
-            return new Measured(beta, fractions.Min(), fractions.Max(), SearchScoring.Average(searches.Scores, beta), reEmbedded, routes);
+            return new Measured(beta, fractions.Min(), fractions.Max(), SearchScoring.Average(searches.Scores, beta), reEmbedded, routes, guarded > 0);
         }
 
         /// <summary>Every item's stored vector in <paramref name="version"/>, per gallery, by item id.</summary>
@@ -793,7 +821,7 @@ public static class SystemEvaluation
         private Comparison Compare(
             string oldName, string newName,
             IReadOnlyList<Dictionary<string, float[]>> storedOld, IReadOnlyList<Dictionary<string, float[]>> storedNew,
-            float[][][] oldQueries, float[][][] newQueries, EmbeddingMap? map, CompatibilityPredictor predictor,
+            float[][][] oldQueries, float[][][] newQueries, EmbeddingMap? map, RegressionGuard? guard, CompatibilityPredictor predictor,
             IReadOnlyList<(double Requested, Measured Measured, byte[]? Map)> measured, UpgradeEvaluationOptions offlineOptions)
         {
             var heads = source.Reference(oldName, newName, users);
@@ -816,8 +844,8 @@ public static class SystemEvaluation
                 maxDifference = Math.Max(maxDifference, MaxDifference(stored.Galleries[g].QueryNewVectors.Span, heads.Galleries[g].QueryNewVectors.Span));
             }
 
-            var onStored = new BackfillEvaluation(stored, map);
-            var onHeads = new BackfillEvaluation(heads, map);
+            var onStored = new BackfillEvaluation(stored, map, guard);
+            var onHeads = new BackfillEvaluation(heads, map, guard);
 
             // A point measured through a map fitted again is recomputed through that map.
             var byMap = new Dictionary<string, (BackfillEvaluation Stored, BackfillEvaluation Heads, int Anchors)>(StringComparer.Ordinal);
@@ -828,7 +856,7 @@ public static class SystemEvaluation
                 if (!byMap.TryGetValue(key, out var at))
                 {
                     var decoded = EmbeddingMapCodec.Decode(bytes);
-                    byMap[key] = at = (new BackfillEvaluation(stored, decoded), new BackfillEvaluation(heads, decoded), decoded.Correction?.Count ?? 0);
+                    byMap[key] = at = (new BackfillEvaluation(stored, decoded, guard), new BackfillEvaluation(heads, decoded, guard), decoded.Correction?.Count ?? 0);
                 }
 
                 return at;

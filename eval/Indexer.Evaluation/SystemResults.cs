@@ -170,6 +170,9 @@ public sealed record SystemUpgradeResult
     /// <summary>The threshold of the lazy policy.</summary>
     public required double Threshold { get; init; }
 
+    /// <summary>Results at the head of every search the regression guard ordered during the rollout; 0 when searches were not guarded.</summary>
+    public int GuardDepth { get; init; }
+
     /// <summary>Wall times.</summary>
     public required SystemTimings Timings { get; init; }
 

@@ -18,6 +18,7 @@ internal static class Output
 
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLineInterpolated($"query model {result.QueryModelVersion}: {result.Searched} items searched, {result.Excluded} excluded");
+        if (result.GuardedBy is { } guard) AnsiConsole.MarkupLineInterpolated($"the first matches ordered with {guard}'s scores too (regression guard)");
     }
 
     public static void Stats(GalleryStats stats)

@@ -123,6 +123,14 @@ public sealed class GalleryOptions
     /// <summary>Largest k a search may ask for.</summary>
     [Range(1, 10_000)]
     public int MaxResults { get; set; } = 1000;
+
+    /// <summary>
+    /// Results at the head of a search that the old model helps order while a rollout holds both vectors of every item
+    /// (<see cref="Search.RegressionGuard"/>); 0 turns the guard off. Each guarded search by image embeds the query with
+    /// the old model too.
+    /// </summary>
+    [Range(0, 100)]
+    public int RegressionGuardDepth { get; set; } = Search.RegressionGuard.DefaultDepth;
 }
 
 /// <summary>

@@ -48,6 +48,22 @@ public sealed class HarnessTests : IDisposable
         Assert.Equal(expected, SystemEvaluation.PrefixLineage(lineage, prefix));
 
     [Fact]
+    public void Score_OfAGuardedResult_TakesItsHeadInTheOrderReturned()
+    {
+        // Label a; returned in the order y (a, 0.6), x (b, 0.8), z (b, 0.1), w (a, 0.05): the guard put y above x.
+        var matches = new[] { ("y", "a", 0.6f), ("x", "b", 0.8f), ("z", "b", 0.1f), ("w", "a", 0.05f) }
+            .Select(m => new SearchMatch(m.Item1, m.Item3, "v2", new Dictionary<string, string> { ["label"] = m.Item2 })).ToList();
+        var guarded = new SearchResult(matches, "v2", 4, 0, GuardedBy: "v1");
+
+        var asReturned = SearchScoring.Score([guarded], ["a"], null, 4, guardDepth: 2);
+        var unguarded = SearchScoring.Score([guarded with { GuardedBy = null }], ["a"], null, 4, guardDepth: 2);
+
+        Assert.Equal((1.0 + (2.0 / 4)) / 2, asReturned.AveragePrecision, 12); // y first, w fourth
+        Assert.Equal(1.0, asReturned.Cmc1);
+        Assert.Equal(((1.0 / 2) + (2.0 / 4)) / 2, unguarded.AveragePrecision, 12); // by score: x, y, z, w
+    }
+
+    [Fact]
     public void Score_OnAHandComputedRanking_GivesCmcApAndFlips()
     {
         // Gallery of 4: labels a, b, a, b. Query 0 (label a) ranks a, b, b, a: first hit at 1, AP = (1/1 + 2/4) / 2 = 0.75.

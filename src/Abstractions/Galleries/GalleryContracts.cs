@@ -75,6 +75,8 @@ public sealed record SearchMatch(
 /// Search results and how they were served: <see cref="Searched"/> items were compared with the query;
 /// <see cref="Excluded"/> items were not, because they are held in a model version the query cannot be compared with
 /// yet. <see cref="Routes"/> splits the searched items by route ("same-version", "compatible", "mapped", "own-space").
+/// <see cref="GuardedBy"/> names the version whose scores ordered the first few matches during a rollout (the regression
+/// guard); their scores stay the query version's, so those first matches need not be in descending score.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("indexer.search-result")]
 public sealed record SearchResult(
@@ -82,4 +84,5 @@ public sealed record SearchResult(
     [property: Id(1)] string QueryModelVersion,
     [property: Id(2)] int Searched,
     [property: Id(3)] int Excluded,
-    [property: Id(4)] IReadOnlyDictionary<string, int>? Routes = null);
+    [property: Id(4)] IReadOnlyDictionary<string, int>? Routes = null,
+    [property: Id(5)] string? GuardedBy = null);

@@ -80,6 +80,17 @@ public sealed record ServingPlan(
     /// <summary>The clustering thresholds derived for <paramref name="version"/> at its rollout, or null.</summary>
     public VersionClustering? ClusteringOf(string version) => Clustering?.FirstOrDefault(c => c.Version == version);
 
+    /// <summary>
+    /// The version queries were embedded with before the running rollout, while the plan still embeds uploads with it (so
+    /// every item holds a vector in it until the commit), and while its items are served mapped or compatible: searches
+    /// may re-rank their first results with its scores (the regression guard). Null otherwise; items served in their own
+    /// space are already ranked by both models.
+    /// </summary>
+    public string? GuardVersion =>
+        QueryVersion is { } query && EmbedVersions.Count > 1
+            ? EmbedVersions.FirstOrDefault(v => v != query && RouteFrom(v) is RouteKind.Mapped or RouteKind.Compatible)
+            : null;
+
     /// <summary>The route for items stored in <paramref name="from"/>: same version, the planned route, or excluded.</summary>
     public RouteKind RouteFrom(string from) =>
         from == QueryVersion ? RouteKind.SameVersion

@@ -34,6 +34,7 @@ public sealed class IndexerTelemetry : IDisposable
         SearchItemsScanned = _meter.CreateCounter<long>("indexer.search.items_scanned", "{item}", "Items compared with queries, by route.");
         RoutesUnusable = _meter.CreateCounter<long>("indexer.search.routes_unusable", "{route}", "Routes a gallery could not load (a damaged or missing map or score calibration): their items are excluded.");
         ItemsBackfilled = _meter.CreateCounter<long>("indexer.backfill.items", "{item}", "Items re-embedded with the new version by an upgrade's backfill.");
+        SearchesGuarded = _meter.CreateCounter<long>("indexer.search.guarded", "{search}", "Searches whose first matches the old model helped order during a rollout (the regression guard).");
         ItemsPromoted = _meter.CreateCounter<long>("indexer.backfill.promoted", "{item}", "Items moved to the front of a backfill because searches kept finding them.");
         RolloutProgress = _meter.CreateGauge<long>("indexer.rollout.items", "{item}", "The rollout's item counts, by state (scored, selected, done, failed).");
         StorageRequestDuration = _meter.CreateHistogram<double>("indexer.storage.request.duration", "s", "Wall time of one try of a blob storage request, by method and outcome (status code or exception).");
@@ -57,6 +58,7 @@ public sealed class IndexerTelemetry : IDisposable
     public Counter<long> ItemsBackfilled { get; }
 
     public Counter<long> ItemsPromoted { get; }
+    public Counter<long> SearchesGuarded { get; }
     public Gauge<long> RolloutProgress { get; }
 
     /// <summary>One try of a blob storage request (<see cref="StorageRequestTimer"/>).</summary>

@@ -2,6 +2,7 @@ using Indexer.Embedding;
 using Indexer.Galleries;
 using Indexer.Grains.Diagnostics;
 using Indexer.Models;
+using Indexer.Search;
 using Indexer.Search.Maps;
 using Indexer.Storage;
 using Microsoft.Extensions.Logging;
@@ -104,9 +105,31 @@ public sealed partial class GalleryGrain
         }
 
         _index.SetRoutes(queryVersion, routes);
+        _index.SetGuard(plan.GuardVersion, await GuardAsync(plan.GuardVersion, queryVersion));
         _routedEpoch = plan.Epoch;
         OnRoutesChanged(plan);
         LogRouted(_key.ToString(), queryVersion, string.Join(", ", _index.RouteCounts().Select(c => $"{GalleryIndex.RouteName(c.Key)} {c.Value}")));
+    }
+
+    /// <summary>
+    /// The regression guard of searches in <paramref name="queryVersion"/> by the scores of <paramref name="version"/>,
+    /// with the upgrade's score calibration; null when there is no guard version, the guard is configured off, or no
+    /// calibration is stored (the two scales cannot be averaged without one).
+    /// </summary>
+    private async Task<RegressionGuard?> GuardAsync(string? version, string queryVersion)
+    {
+        if (version is null || options.Value.RegressionGuardDepth == 0) return null;
+        try
+        {
+            return await models.GetScoreCalibrationAsync(version, queryVersion, CancellationToken.None) is { } bytes
+                ? new RegressionGuard(ScoreCalibrationCodec.Decode(bytes), options.Value.RegressionGuardDepth)
+                : null;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or ArgumentException)
+        {
+            LogGuardUnusable(ex, _key.ToString(), version, queryVersion);
+            return null;
+        }
     }
 
     /// <summary>Counts a search's results towards promoting items the backfill has still to re-embed (<see cref="BackfillQueue"/>).</summary>
@@ -125,6 +148,7 @@ public sealed partial class GalleryGrain
         }
 
         if (result.Excluded > 0) telemetry.SearchItemsScanned.Add(result.Excluded, new KeyValuePair<string, object?>("route", "excluded"));
+        if (result.GuardedBy is not null) telemetry.SearchesGuarded.Add(1);
     }
 
     public async Task<GalleryBackfillProgress> BackfillAsync(BackfillOrder order)
@@ -407,6 +431,9 @@ public sealed partial class GalleryGrain
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: re-embedding a backfill batch of {Count} failed; retrying in {Delay}")]
     private partial void LogBackfillRetry(Exception ex, string gallery, int count, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gallery {Gallery}: the score calibration from {From} to {To} cannot be read, so searches are not guarded against negative flips")]
+    private partial void LogGuardUnusable(Exception ex, string gallery, string from, string to);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Gallery {Gallery}: the {Kind} route from {From} to {To} cannot be used, its items are excluded from search until it is stored again")]
     private partial void LogRouteUnusable(Exception ex, string gallery, string from, string to, RouteKind kind);

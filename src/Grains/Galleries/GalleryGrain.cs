@@ -245,7 +245,7 @@ public sealed partial class GalleryGrain(
         var version = plan.QueryVersion ?? throw new IndexerException(IndexerErrorCode.Busy, "no model version is current yet");
         await EnsureRoutesAsync(version);
         var worker = GrainFactory.GetGrain<IEmbeddingWorkerGrain>(0);
-        var others = _index.RoutedVersion == version ? _index.OwnSpaceVersions() : [];
+        var others = _index.RoutedVersion == version ? _index.CompanionVersions() : [];
         var embeddings = await Task.WhenAll(new[] { version }.Concat(others).Select(v => worker.EmbedBytesAsync(v, image)));
         var query = new QueryEmbedding(version, embeddings[0],
             others.Count == 0 ? null : others.Select((v, i) => (v, embeddings[i + 1])).ToDictionary(p => p.v, p => p.Item2, StringComparer.Ordinal));
@@ -265,7 +265,7 @@ public sealed partial class GalleryGrain(
         }
 
         if (plan.QueryVersion is { } queryVersion && _index.RoutedVersion == queryVersion
-            && (query.ModelVersion != queryVersion || _index.OwnSpaceVersions().Count > 0))
+            && (query.ModelVersion != queryVersion || _index.CompanionVersions().Count > 0))
         {
             query = await OwnSpaceQueryAsync(itemId, queryVersion, query);
         }
@@ -274,9 +274,10 @@ public sealed partial class GalleryGrain(
     }
 
     /// <summary>
-    /// The item as a query of <paramref name="queryVersion"/> with an embedding in every own-space version: its own vectors
-    /// where it holds them, its stored image embedded where it does not (an item served in its own space has no vector of
-    /// the query version yet). A version that cannot be had leaves that route's items excluded from this search.
+    /// The item as a query of <paramref name="queryVersion"/> with an embedding in every companion version (own-space
+    /// routes, the regression guard): its own vectors where it holds them, its stored image embedded where it does not (an
+    /// item served in its own space has no vector of the query version yet). A version that cannot be had leaves that
+    /// route's items excluded from this search, or the search unguarded.
     /// </summary>
     private async Task<QueryEmbedding> OwnSpaceQueryAsync(string itemId, string queryVersion, QueryEmbedding fallback)
     {
@@ -294,7 +295,7 @@ public sealed partial class GalleryGrain(
         var primary = await VectorAsync(queryVersion);
         if (primary is null) return fallback;
         var others = new Dictionary<string, float[]>(StringComparer.Ordinal);
-        foreach (var version in _index.OwnSpaceVersions())
+        foreach (var version in _index.CompanionVersions())
         {
             if (await VectorAsync(version) is { } vector) others[version] = vector;
         }

@@ -36,6 +36,7 @@ public sealed class GalleryIndex
     private readonly Dictionary<string, FlatVectorIndex> _routed = new(StringComparer.Ordinal);
     private string? _routedVersion;
     private IReadOnlyList<IndexRoute> _routes = [];
+    private (string Version, RegressionGuard Guard)? _guard;
 
     /// <summary>Distinct items.</summary>
     public int Count => _items.Count;
@@ -137,6 +138,15 @@ public sealed class GalleryIndex
 
         foreach (var id in _items.Keys) Reroute(id);
     }
+
+    /// <summary>
+    /// Re-ranks the first results of searches in the routed version with the scores of <paramref name="version"/>, for
+    /// queries that carry an embedding in it (<see cref="RegressionGuard"/>); null turns the guard off.
+    /// </summary>
+    public void SetGuard(string? version, RegressionGuard? guard) => _guard = version is not null && guard is not null ? (version, guard) : null;
+
+    /// <summary>The version whose scores guard the routed version's searches, or null.</summary>
+    public string? GuardVersion => _guard?.Version;
 
     /// <summary>Items of each route for the routed query version: what a search over the whole gallery would compare.</summary>
     public IReadOnlyDictionary<RouteKind, int> RouteCounts()
@@ -283,12 +293,29 @@ public sealed class GalleryIndex
             for (var m = 0; m < members.Length; m++)
             {
                 var top = merged[m].OrderByDescending(h => h.Score).ThenBy(h => h.Id, StringComparer.Ordinal).Take(k).ToList();
+                var guardedBy = version == _routedVersion ? Guard(queries[members[m]], top) : null;
                 var excluded = Math.Max(0, Count - searched[m] - excludedHere);
-                results[members[m]] = new SearchResult(ToMatches(top), version, searched[m], excluded, served[m]);
+                results[members[m]] = new SearchResult(ToMatches(top), version, searched[m], excluded, served[m], guardedBy);
             }
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// Re-ranks the head of <paramref name="top"/> with the guard version's scores when the query carries an embedding in
+    /// it: each hit's stored vector in that version against it (a hit without one keeps its score). Returns the guard
+    /// version when it did.
+    /// </summary>
+    private string? Guard(QueryEmbedding query, List<SearchHit> top)
+    {
+        if (_guard is not { } guard || top.Count < 2 || !_byVersion.TryGetValue(guard.Version, out var old)) return null;
+        if (QueryIn(query, guard.Version) is not { } vector || vector.Length != old.Dimension) return null;
+        var oldQuery = (float[])vector.Clone();
+        VectorMath.NormalizeInPlace(oldQuery);
+        var stored = new float[old.Dimension];
+        guard.Guard.Rerank(top, hit => hit.Score, hit => old.TryGetVector(hit.Id, stored) ? VectorMath.Dot(oldQuery, stored) : null);
+        return guard.Version;
     }
 
     /// <summary>The query's vector in <paramref name="version"/>: its own, or one of its other embeddings, or null.</summary>
@@ -301,6 +328,17 @@ public sealed class GalleryIndex
     /// <summary>Versions whose items this index serves through an own-space route (and holds any of): a query needs an embedding in each.</summary>
     public IReadOnlyList<string> OwnSpaceVersions() =>
         _routes.Where(r => r.Kind == RouteKind.OwnSpace && _routed.TryGetValue(r.From, out var routed) && routed.Count > 0).Select(r => r.From).ToList();
+
+    /// <summary>
+    /// Versions besides the routed one that a query of the routed version should also be embedded in: every own-space
+    /// version, without which their items are excluded, and the guard's, without which the first results are ranked by
+    /// the routed version alone.
+    /// </summary>
+    public IReadOnlyList<string> CompanionVersions()
+    {
+        var versions = OwnSpaceVersions();
+        return _guard is { } guard && !versions.Contains(guard.Version) ? [.. versions, guard.Version] : versions;
+    }
 
     /// <summary>The wire name of a route, as search results and metrics report it.</summary>
     public static string RouteName(RouteKind kind) => kind switch

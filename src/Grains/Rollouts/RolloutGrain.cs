@@ -620,7 +620,6 @@ public sealed partial class RolloutGrain(
     private static async Task<Search.Maps.EmbeddingMap?> MapAsync(Storage.BlobModelStore models, string from, string to) =>
         await models.GetMapAsync(from, to, CancellationToken.None) is { } bytes ? Search.Maps.EmbeddingMapCodec.Decode(bytes) : null;
 
-    /// <summary>The stored score calibration of an upgrade; the identity when none was fitted (calibrations before they were).</summary>
     /// <summary>
     /// Gives the new version clustering thresholds before it serves: the old version's, carried into the new version's
     /// similarity scale by the upgrade's score calibration (identity when none was fitted), unless configuration sets the
@@ -644,6 +643,7 @@ public sealed partial class RolloutGrain(
         }
     }
 
+    /// <summary>The stored score calibration of an upgrade; the identity when none was fitted (calibrations before they were).</summary>
     private static async Task<Search.Maps.ScoreCalibration> ScoresAsync(Storage.BlobModelStore models, string from, string to) =>
         await models.GetScoreCalibrationAsync(from, to, CancellationToken.None) is { } bytes
             ? Search.Maps.ScoreCalibrationCodec.Decode(bytes)

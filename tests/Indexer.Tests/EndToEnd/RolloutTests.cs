@@ -128,10 +128,13 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
             Assert.Equal(target, after.QueryModelVersion);
             Assert.Equal(400, after.Routes!["mapped"]);
             Assert.Equal(0, after.Excluded);
+            Assert.Equal(from, after.GuardedBy); // embedded by the old model too, whose scores order the first matches
             overlap += after.Matches.Select(m => m.ItemId).Intersect(before[i].Matches.Select(m => m.ItemId)).Count();
         }
 
         Assert.True(overlap >= 0.9 * 10 * QueryImages.Length, $"top-10 overlap with the old model's answers: {overlap} of {10 * QueryImages.Length}");
+        var byItem = await Alice.SearchByItemAsync("g1", SampleImages.Upload(0).ItemId, 10);
+        Assert.Equal(from, byItem.GuardedBy); // the item's own old vector is its old embedding: nothing more to embed
 
         // An upload during the rollout is embedded with both versions, so a rollback finds it too.
         await Alice.UploadAsync("g2", [SampleImages.Upload(1950)]);
@@ -149,6 +152,7 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
         {
             var again = await Alice.SearchByImageAsync("g1", SampleImages.Images.EncodePng(QueryImages[i]), 10);
             Assert.Equal(from, again.QueryModelVersion);
+            Assert.Null(again.GuardedBy);
             Assert.Equal(before[i].Matches.Select(m => (m.ItemId, m.Score)), again.Matches.Select(m => (m.ItemId, m.Score)));
         }
 
@@ -181,6 +185,7 @@ public sealed class RolloutTests(RolloutFixture fixture) : IClassFixture<Rollout
             Assert.Equal(target, after.QueryModelVersion);
             Assert.Equal(new Dictionary<string, int> { ["own-space"] = 400 }, after.Routes);
             Assert.Equal(0, after.Excluded);
+            Assert.Null(after.GuardedBy); // both models rank already: no guard
             Assert.Equal(before[i].Matches.Select(m => m.ItemId), after.Matches.Select(m => m.ItemId));
             for (var m = 0; m < after.Matches.Count; m++) Assert.Equal(before[i].Matches[m].Score, after.Matches[m].Score, 0.02);
         }

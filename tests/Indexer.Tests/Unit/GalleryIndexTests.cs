@@ -130,6 +130,38 @@ public sealed class GalleryIndexTests
         Assert.Equal(new Dictionary<string, int> { ["same-version"] = 20, ["mapped"] = 40 }, after.Routes);
     }
 
+    /// <summary>
+    /// x is held in v1 only and served mapped; y was re-embedded and holds both. The v2 query puts x first (0.8 against
+    /// 0.6); the old model puts y first (1 against 0): with the query's v1 embedding the guard ranks y first, by the mean
+    /// of both scores (x 0.4, y 0.8).
+    /// </summary>
+    [Fact]
+    public void Guard_OrdersTheFirstMatchesByBothModels_OnlyForAQueryCarryingItsOldEmbedding()
+    {
+        var index = new GalleryIndex();
+        index.Apply(Record("x", "v1", 0, 1));
+        index.Apply(Record("y", "v1", 1, 0));
+        index.Apply(Record("y", "v2", 1, 0));
+        index.SetRoutes("v2", [new IndexRoute("v1", Models.RouteKind.Mapped, Search.Maps.EmbeddingMap.Identity(2))]);
+        var oldEmbedding = new Dictionary<string, float[]> { ["v1"] = [1, 0] };
+
+        var unguarded = index.Search(new QueryEmbedding("v2", [0.6f, 0.8f], oldEmbedding), 2);
+        index.SetGuard("v1", new Search.RegressionGuard(Search.Maps.ScoreCalibration.Identity, depth: 2));
+        var guarded = index.Search(new QueryEmbedding("v2", [0.6f, 0.8f], oldEmbedding), 2);
+        var withoutOldEmbedding = index.Search(new QueryEmbedding("v2", [0.6f, 0.8f]), 2);
+
+        Assert.Equal(["x", "y"], unguarded.Matches.Select(m => m.ItemId));
+        Assert.Null(unguarded.GuardedBy);
+        Assert.Equal(["y", "x"], guarded.Matches.Select(m => m.ItemId));
+        Assert.Equal("v1", guarded.GuardedBy);
+        Assert.Equal([0.6f, 0.8f], guarded.Matches.Select(m => m.Score), (a, b) => Math.Abs(a - b) < 1e-6); // the scores stay the new space's
+        Assert.Equal(["x", "y"], withoutOldEmbedding.Matches.Select(m => m.ItemId));
+        Assert.Null(withoutOldEmbedding.GuardedBy);
+        Assert.Equal(["v1"], index.CompanionVersions());
+        index.SetGuard(null, null);
+        Assert.Empty(index.CompanionVersions());
+    }
+
     [Fact]
     public void SetRoutes_ItemsWithoutARouteAreExcluded_AndAnItemLeavesItsRouteWhenBackfilled()
     {
