@@ -70,7 +70,7 @@ public static class RolloutBenchmark
         Console.WriteLine($"rollout start -> first query served by the new version: {cold.Total.TotalSeconds:F2} s with calibration " +
             $"({cold.ToActivation.TotalSeconds:F2} s to activation), {warm.Total.TotalSeconds:F2} s with the calibration reused " +
             $"({warm.ToActivation.TotalSeconds:F2} s to activation); activation -> first answer {warm.ActivationToAnswer.TotalMilliseconds:F0} ms");
-        Console.WriteLine($"search back to back, old items mapped: {Describe(mapped)}");
+        Console.WriteLine($"search back to back, old items mapped (the regression guard embeds each query with the old version too, unless Indexer:Galleries:RegressionGuardDepth is 0): {Describe(mapped)}");
         Console.WriteLine($"search back to back, old items in their own space (two embeddings per query): {Describe(ownSpace)}; p50 {P(ownSpace, 0.5) / P(mapped, 0.5):F2}x mapped");
 
         // 3. A full backfill with a client searching all along.
