@@ -463,7 +463,9 @@ public static class EvaluationApp
                 "As in the system, every curve is served through a kernel map fitted again, with the same width and penalty, each time the items " +
                 "re-embedded so far reach its anchors, on its anchors plus those items' old and new vectors (both are stored until the commit), " +
                 $"up to {Search.Maps.MapRefitPolicy.MaxAnchorsPerCalibrationItem} anchors per calibration item (every gallery taken to be at the same β); " +
-                "the row \"the calibration's map throughout\" shows the system's order without those refits.");
+                "the row \"the calibration's map throughout\" shows the system's order without those refits. " +
+                $"Every point before the commit is ranked as the system ranks it then, the first {options.GuardDepth} results of each query by both models (the regression guard); " +
+                "the row \"no regression guard\" shows the system's order ranked by the new space alone.");
             Console.WriteLine();
             Console.WriteLine("| upgrade | order by | needs | area / full | β*(1%) | max NFR@1 | mAP at β = 10% | at 30% | full | Spearman with true deviation |");
             Console.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
