@@ -293,12 +293,24 @@ public sealed partial class ModelRunner : IDisposable
         }
     }
 
+    /// <summary>
+    /// Stops taking requests and lets the inference threads drain what is queued. A session is native memory that an
+    /// inference call reads: disposed under a thread still running, it crashes the process (a silo stopped in the middle
+    /// of a backfill, with a full queue, did). So the sessions are disposed only once every thread has stopped; a thread
+    /// still draining after the wait keeps its session alive, and the session is left to the garbage collector once the thread is done.
+    /// </summary>
     public void Dispose()
     {
         _queue.Writer.TryComplete();
         _interactive.Writer.TryComplete();
-        foreach (var thread in _threads) thread.Join(TimeSpan.FromSeconds(10));
+        var running = _threads.Count(thread => !thread.Join(TimeSpan.FromSeconds(10)));
         _telemetry.ModelUnloaded(Manifest.Version);
+        if (running > 0)
+        {
+            LogStillDraining(Manifest.Version, running);
+            return;
+        }
+
         foreach (var session in _embedders) session.Dispose();
         _decodeSlots.Dispose();
     }
@@ -314,6 +326,9 @@ public sealed partial class ModelRunner : IDisposable
 
     /// <summary>An image to embed: preprocessed already (<see cref="Tensor"/>) or still encoded (<see cref="Image"/>).</summary>
     private sealed record Request(float[]? Tensor, ReadOnlyMemory<byte> Image, TaskCompletionSource<float[]> Result);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Version} unloaded while {Threads} inference thread(s) still drain its queue; their sessions are left to the garbage collector once they finish")]
+    private partial void LogStillDraining(string version, int threads);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Inference with model {Version} failed for a batch of {Count}")]
     private partial void LogInferenceFailed(Exception ex, string version, int count);
