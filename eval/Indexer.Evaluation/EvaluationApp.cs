@@ -53,6 +53,7 @@ public static class EvaluationApp
         root.Subcommands.Add(RenderCommand());
         root.Subcommands.Add(ClusterMarginsCommand());
         root.Subcommands.Add(OrdersCommand());
+        root.Subcommands.Add(FindabilityCommand());
         return root;
     }
 
@@ -493,6 +494,50 @@ public static class EvaluationApp
             OrderingStudy.Needs.NewModelOnEveryItem => "new model on every item",
             _ => "queries and labels",
         };
+    }
+
+    private static Command FindabilityCommand()
+    {
+        var galleries = GalleriesOption(new UserProtocol().Galleries);
+        var depth = new Option<int>("--depth") { Description = "results a query looks at, for the retention", DefaultValueFactory = _ => Findability.DefaultDepth };
+        var command = new Command("findability", "offline: the share of items below τ by agreement and by two retrieval-grounded compatibilities (score correlation, retention), per upgrade and route, as a Markdown table on stdout")
+        {
+            ZooOption, CacheOption, DatasetOption, NewOption, galleries, GallerySizeOption, QueriesOption, SeedOption, CalibrationOption, ThresholdOption, depth,
+        };
+        command.SetAction(parse => Run(() =>
+        {
+            var zoo = parse.GetValue(ZooOption)!.FullName;
+            var protocol = Protocol(parse, galleries);
+            var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), TextWriter.Null);
+            var users = protocol.Deal(pool.Count);
+            var oldHead = ModelZoo.LoadHead(zoo, ModelZoo.V1);
+            var options = Options(parse);
+            var k = parse.GetValue(depth);
+            Console.WriteLine("# Would an item be found differently? Compatibility by retrieval, on the Fashion-MNIST model zoo");
+            Console.WriteLine();
+            Console.WriteLine($"Produced by `{CommandLine(parse)}`. {protocol.Describe()}; calibration {options.CalibrationSize} items; the calibration's map as in the report (README.md), before any refit. " +
+                "Per item, with every other item of its gallery holding φ_new and their φ_new standing in for the queries: the agreement cos(served, φ_new) that the lazy policy's τ applies to; " +
+                "the score correlation (Pearson, over those queries, of the served vector's scores with φ_new's); " +
+                $"the retention (of the queries that rank the item among their first {k} results by φ_new, the share that still do when it is served; 1 when none does). " +
+                $"Shares are of gallery items below τ = {Targets.F(options.CompatibilityThreshold, 2)}; \"predicted\" is the lazy policy's own selection, from old vectors alone. " +
+                "Every other column reads φ_new of every item: what a predictor of that measure could at best select.");
+            Console.WriteLine();
+            Console.WriteLine("| upgrade | old items served | agreement: mean / below τ | predicted below τ (lazy selects) | score correlation: mean / below τ | retention: mean / below τ | Spearman agreement–retention |");
+            Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+            foreach (var version in NewVersions(parse, zoo))
+            {
+                var dataset = ZooDatasets.Build(ModelZoo.V1, oldHead, version, ModelZoo.LoadHead(zoo, version), pool, users, "findability");
+                foreach (var row in FindabilityStudy.Run(dataset, options, k))
+                {
+                    Console.WriteLine(
+                        $"| {row.Upgrade} | {row.Route} | {Targets.F(row.Agreement.Mean, 3)} / {Targets.P(row.Agreement.Below)}% | {(double.IsNaN(row.PredictedBelow) ? "—" : Targets.P(row.PredictedBelow) + "%")} | " +
+                        $"{Targets.F(row.ScoreCorrelation.Mean, 3)} / {Targets.P(row.ScoreCorrelation.Below)}% | {Targets.F(row.Retention.Mean, 3)} / {Targets.P(row.Retention.Below)}% | {Targets.F(row.SpearmanAgreementRetention, 3)} |");
+                }
+            }
+
+            return Ok;
+        }));
+        return command;
     }
 
     private static Command RenderCommand()

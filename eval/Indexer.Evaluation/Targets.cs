@@ -269,6 +269,17 @@ public static class Targets
             text += within is null
                 ? $" No threshold of the sweep keeps the share under {P(options.LazyBudget, 0)}%."
                 : $" The sweep: τ = {F(within.Threshold, 2)} would re-embed {P(within.ReEmbedded)}% (within the budget) and reach mAP {P(within.Quality.MeanAveragePrecision)}, against {P((bct.CrossModel.NewMapped ?? bct.CrossModel.NewOld).MeanAveragePrecision)} for the map alone and {P(c.Quality.MeanAveragePrecision)} at τ = {F(c.Threshold, 2)}: the budget is met only by a threshold that changes almost nothing.";
+            // The policy spends what the map leaves: where another upgrade's vectors are closer to what the map makes of the
+            // old ones, the same τ selects fewer of its items.
+            var closest = report.Upgrades.Where(u => u.NewModel != options.BctModel && u.Agreement.Mean > bct.Agreement.Mean).MaxBy(u => u.Agreement.Mean);
+            if (closest is not null && report.Lazy?.FirstOrDefault(l => l.NewModel == closest.NewModel) is { } closestLazy)
+            {
+                var closestSystem = report.System?.Upgrades.FirstOrDefault(u => u.NewModel == closest.NewModel);
+                text += $" The same τ on `{closest.NewModel}`, whose vectors the map reproduces better (agreement mean {F(closest.Agreement.Mean, 3)}, p05 {F(closest.Agreement.P05, 3)}), selects {P(closestLazy.Configured.ReEmbedded)}%" +
+                    (closestSystem is null ? "." : $" (the running system: {P(closestSystem.LazyFraction)}%).") +
+                    " The policy spends what the map leaves; BCT's compatibility, through v1's classifier, does not bring each item's vectors closer.";
+            }
+
             text += $" Apart from the policy, the calibration sample ({P(c.CalibrationPasses)}% of this benchmark's gallery) already costs more backbone passes than the {P(options.LazyBudget, 0)}% budget.";
             why.Add(text);
         }
