@@ -138,6 +138,7 @@ public sealed class FolderEvaluationTests(ITestOutputHelper output) : FolderTest
     private static string FolderName(int label) => LabeledImages.ClassNames[label].Replace('/', '-');
 
     [Fact]
+    [Trait("Category", "Slow")] // outside the default test run: the zoo path it repeats through PNG files is SystemAgreementTests' and the offline mode's
     public void FolderMode_OnExportedFashionMnist_MeasuresWhatTheInMemoryPathMeasuresOnTheSameImages()
     {
         var clock = Stopwatch.StartNew();

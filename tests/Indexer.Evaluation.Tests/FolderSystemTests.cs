@@ -54,6 +54,7 @@ public sealed class FolderSystemTests(ITestOutputHelper output) : FolderTestBase
     private static readonly int[] Classes = [0, 1, 7, 8]; // T-shirt/top, Trouser, Sneaker, Bag
 
     [Fact]
+    [Trait("Category", "Slow")] // outside the default test run: SystemAgreementTests drives the same system mode from the zoo
     public async Task SystemFolderMode_MeasuresThroughTheSystem_WhatTheOfflineComputationMeasuresOnTheSameVectors()
     {
         var clock = Stopwatch.StartNew();
