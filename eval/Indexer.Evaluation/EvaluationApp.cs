@@ -506,13 +506,14 @@ public static class EvaluationApp
         };
         command.SetAction(parse => Run(() =>
         {
+            var k = parse.GetValue(depth);
+            if (k < 1) throw new ArgumentException($"--depth must be at least 1 (was {k})");
             var zoo = parse.GetValue(ZooOption)!.FullName;
             var protocol = Protocol(parse, galleries);
             var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), TextWriter.Null);
             var users = protocol.Deal(pool.Count);
             var oldHead = ModelZoo.LoadHead(zoo, ModelZoo.V1);
             var options = Options(parse);
-            var k = parse.GetValue(depth);
             Console.WriteLine("# Would an item be found differently? Compatibility by retrieval, on the Fashion-MNIST model zoo");
             Console.WriteLine();
             Console.WriteLine($"Produced by `{CommandLine(parse)}`. {protocol.Describe()}; calibration {options.CalibrationSize} items; the calibration's map as in the report (README.md), before any refit. " +

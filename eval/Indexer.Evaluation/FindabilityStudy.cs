@@ -34,6 +34,7 @@ public static class FindabilityStudy
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
         var calibration = UpgradeEvaluation.Calibrate(dataset, options);
         var rows = new List<Row>
         {

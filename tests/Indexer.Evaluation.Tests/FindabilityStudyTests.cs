@@ -21,6 +21,7 @@ public sealed class FindabilityStudyTests
         Assert.Equal(1, direct.ScoreCorrelation.Mean, 6);
         Assert.All(rows, r => Assert.Equal(0, r.Retention.Below));
         Assert.Equal(240, direct.Items);
+        Assert.Throws<ArgumentOutOfRangeException>(() => FindabilityStudy.Run(unchanged, new UpgradeEvaluationOptions { CalibrationSize = 60 }, depth: 0));
     }
 
     [Fact]
@@ -39,5 +40,14 @@ public sealed class FindabilityStudyTests
         Assert.True(direct.Agreement.Below > 0.9, $"{direct.Agreement.Below}");
         Assert.True(direct.Retention.Mean < mapped.Retention.Mean, $"{direct.Retention.Mean} vs {mapped.Retention.Mean}");
         Assert.True(direct.ScoreCorrelation.Mean < mapped.ScoreCorrelation.Mean, $"{direct.ScoreCorrelation.Mean} vs {mapped.ScoreCorrelation.Mean}");
+    }
+
+    [Fact]
+    public void TheCommand_WithADepthBelowOne_IsBadInput_BeforeTheZooIsRead()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "no-zoo-" + Guid.NewGuid().ToString("N"));
+
+        Assert.Equal(EvaluationApp.BadInput, EvaluationApp.Build().Parse(["findability", "--zoo", missing, "--depth", "0"]).Invoke());
+        Assert.False(Directory.Exists(missing));
     }
 }
