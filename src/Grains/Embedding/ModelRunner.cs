@@ -38,6 +38,11 @@ public sealed partial class ModelRunner : IDisposable
     private readonly ILogger _logger;
     private readonly Thread[] _threads;
     private readonly long[] _imagesBySession;
+
+    /// <summary>Inference threads not yet returned; the last one out releases the sessions once disposal was asked.</summary>
+    private int _runningThreads;
+    private int _disposeRequested;
+    private int _released;
     private readonly int _bulkSliceSize;
     private readonly long _interactiveHoldTicks;
     private long _lastInteractiveTimestamp = long.MinValue / 2;
@@ -81,6 +86,7 @@ public sealed partial class ModelRunner : IDisposable
         _interactive = Channel.CreateBounded<Request>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = singleReader });
         _decodeSlots = new SemaphoreSlim(options.MaxConcurrentDecodes > 0 ? options.MaxConcurrentDecodes : Environment.ProcessorCount);
         _imagesBySession = new long[embedders.Count];
+        _runningThreads = embedders.Count;
         _threads = [.. embedders.Select((session, i) =>
             new Thread(() => RunInferenceLoop(session, i)) { IsBackground = true, Name = $"inference {embedder.Manifest.Version} #{i}" })];
         foreach (var thread in _threads) thread.Start();
@@ -146,6 +152,18 @@ public sealed partial class ModelRunner : IDisposable
     public float[] Probe() => _embedder.EmbedProbe();
 
     private void RunInferenceLoop(OnnxEmbedder session, int index)
+    {
+        try
+        {
+            Infer(session, index);
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _runningThreads) == 0 && Volatile.Read(ref _disposeRequested) == 1) ReleaseSessions();
+        }
+    }
+
+    private void Infer(OnnxEmbedder session, int index)
     {
         var maxBatch = Math.Min(_options.MaxBatchSize, session.MaxBatch);
         var batch = new List<Request>(maxBatch);
@@ -293,17 +311,25 @@ public sealed partial class ModelRunner : IDisposable
         }
     }
 
+    /// <summary>How long <see cref="Dispose"/> waits for the inference threads to drain the queues before it returns.</summary>
+    internal TimeSpan DrainWait { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>True once the sessions and the decode semaphore are disposed.</summary>
+    internal bool SessionsReleased => Volatile.Read(ref _released) == 1;
+
     /// <summary>
     /// Stops taking requests and lets the inference threads drain what is queued. A session is native memory that an
     /// inference call reads: disposed under a thread still running, it crashes the process (a silo stopped in the middle
-    /// of a backfill, with a full queue, did). So the sessions are disposed only once every thread has stopped; a thread
-    /// still draining after the wait keeps its session alive, and the session is left to the garbage collector once the thread is done.
+    /// of a backfill, with a full queue, did). So the sessions are released only once every thread has returned: here if
+    /// they all return within <see cref="DrainWait"/>, else by the last thread out.
     /// </summary>
     public void Dispose()
     {
+        Volatile.Write(ref _disposeRequested, 1);
         _queue.Writer.TryComplete();
         _interactive.Writer.TryComplete();
-        var running = _threads.Count(thread => !thread.Join(TimeSpan.FromSeconds(10)));
+        var deadline = Stopwatch.GetTimestamp() + (long)(DrainWait.TotalSeconds * Stopwatch.Frequency);
+        var running = _threads.Count(thread => !thread.Join(TimeSpan.FromTicks(Math.Max(0, Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline).Ticks))));
         _telemetry.ModelUnloaded(Manifest.Version);
         if (running > 0)
         {
@@ -311,6 +337,13 @@ public sealed partial class ModelRunner : IDisposable
             return;
         }
 
+        ReleaseSessions();
+    }
+
+    /// <summary>Disposes the sessions and the decode semaphore, once, whichever of <see cref="Dispose"/> and the last thread gets here first.</summary>
+    private void ReleaseSessions()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 1) return;
         foreach (var session in _embedders) session.Dispose();
         _decodeSlots.Dispose();
     }
@@ -327,7 +360,7 @@ public sealed partial class ModelRunner : IDisposable
     /// <summary>An image to embed: preprocessed already (<see cref="Tensor"/>) or still encoded (<see cref="Image"/>).</summary>
     private sealed record Request(float[]? Tensor, ReadOnlyMemory<byte> Image, TaskCompletionSource<float[]> Result);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Version} unloaded while {Threads} inference thread(s) still drain its queue; their sessions are left to the garbage collector once they finish")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Version} unloaded while {Threads} inference thread(s) still drain its queue; its sessions are released when the last of them finishes")]
     private partial void LogStillDraining(string version, int threads);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Inference with model {Version} failed for a batch of {Count}")]

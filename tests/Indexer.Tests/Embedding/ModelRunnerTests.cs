@@ -146,4 +146,35 @@ public sealed class ModelRunnerTests
         Assert.Equal(4, defaults.EffectiveBulkSliceSize(2));
         Assert.Equal(8, new EmbeddingOptions { BulkSliceSize = 8 }.EffectiveBulkSliceSize(1));
     }
+
+    /// <summary>
+    /// A runner disposed while its thread still infers a queue it was given (a silo stopped mid-backfill): Dispose
+    /// returns without waiting, every queued image is still embedded with the session alive, and the session is released
+    /// by the thread once it is done, not before. (Released at once, the next inference call read freed native memory
+    /// and the process died.)
+    /// </summary>
+    [Fact]
+    public async Task Disposed_WhileItsQueueDrains_FinishesEveryImage_AndReleasesTheSessionAfterTheLast()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        using var telemetry = new IndexerTelemetry(services.GetRequiredService<IMeterFactory>());
+        var options = new EmbeddingOptions { PreferGpu = false, MaxBatchSize = 4, BulkSliceSize = 4, BatchDeadlineMilliseconds = 2 };
+        var embedder = new OnnxEmbedder(Backbone.Value.Onnx, Backbone.Value.Manifest, new EmbedderOptions(PreferGpu: false));
+        var runner = new ModelRunner(embedder, options, telemetry, NullLogger.Instance) { DrainWait = TimeSpan.Zero };
+        var expected = await runner.EmbedAsync(SampleImages.Images.EncodePng(400), CancellationToken.None);
+
+        // 24 images are six inference calls: far more than the instant Dispose waits.
+        var queued = Enumerable.Range(0, 24).Select(i => runner.EmbedAsync(SampleImages.Images.EncodePng(400 + i), CancellationToken.None)).ToArray();
+        await queued[0];
+        runner.Dispose();
+
+        Assert.False(runner.SessionsReleased, "the session was released under a thread still inferring");
+        var vectors = await Task.WhenAll(queued);
+        Assert.Equal(expected, vectors[0]);
+        Assert.All(vectors, v => Assert.Equal(512, v.Length));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!runner.SessionsReleased && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.True(runner.SessionsReleased, "the last thread out did not release the session");
+        await Assert.ThrowsAnyAsync<Exception>(() => runner.EmbedAsync(SampleImages.Images.EncodePng(0), CancellationToken.None));
+    }
 }
