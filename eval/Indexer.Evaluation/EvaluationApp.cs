@@ -451,12 +451,7 @@ public static class EvaluationApp
         };
         command.SetAction(parse => Run(() =>
         {
-            var zoo = parse.GetValue(ZooOption)!.FullName;
-            var protocol = Protocol(parse, galleries);
-            var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), TextWriter.Null);
-            var users = protocol.Deal(pool.Count);
-            var oldHead = ModelZoo.LoadHead(zoo, ModelZoo.V1);
-            var options = Options(parse);
+            var (protocol, options, upgrades) = ZooUpgrades(parse, galleries, "orders");
             Console.WriteLine("# Backfill orders on the Fashion-MNIST model zoo");
             Console.WriteLine();
             Console.WriteLine($"Produced by `{CommandLine(parse)}`. {protocol.Describe()}; calibration {options.CalibrationSize} items; the map and predictor as in the report (README.md). " +
@@ -470,9 +465,8 @@ public static class EvaluationApp
             Console.WriteLine();
             Console.WriteLine("| upgrade | order by | needs | area / full | β*(1%) | max NFR@1 | mAP at β = 10% | at 30% | full | Spearman with true deviation |");
             Console.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
-            foreach (var version in NewVersions(parse, zoo))
+            foreach (var dataset in upgrades)
             {
-                var dataset = ZooDatasets.Build(ModelZoo.V1, oldHead, version, ModelZoo.LoadHead(zoo, version), pool, users, "orders");
                 foreach (var row in OrderingStudy.Run(dataset, options, parse.GetValue(neighbours)))
                 {
                     var summary = row.Summary;
@@ -508,12 +502,7 @@ public static class EvaluationApp
         {
             var k = parse.GetValue(depth);
             if (k < 1) throw new ArgumentException($"--depth must be at least 1 (was {k})");
-            var zoo = parse.GetValue(ZooOption)!.FullName;
-            var protocol = Protocol(parse, galleries);
-            var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), TextWriter.Null);
-            var users = protocol.Deal(pool.Count);
-            var oldHead = ModelZoo.LoadHead(zoo, ModelZoo.V1);
-            var options = Options(parse);
+            var (protocol, options, upgrades) = ZooUpgrades(parse, galleries, "findability");
             Console.WriteLine("# Would an item be found differently? Compatibility by retrieval, on the Fashion-MNIST model zoo");
             Console.WriteLine();
             Console.WriteLine($"Produced by `{CommandLine(parse)}`. {protocol.Describe()}; calibration {options.CalibrationSize} items; the calibration's map as in the report (README.md), before any refit. " +
@@ -525,9 +514,8 @@ public static class EvaluationApp
             Console.WriteLine();
             Console.WriteLine("| upgrade | old items served | agreement: mean / below τ | predicted below τ (lazy selects) | score correlation: mean / below τ | retention: mean / below τ | Spearman agreement–retention |");
             Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
-            foreach (var version in NewVersions(parse, zoo))
+            foreach (var dataset in upgrades)
             {
-                var dataset = ZooDatasets.Build(ModelZoo.V1, oldHead, version, ModelZoo.LoadHead(zoo, version), pool, users, "findability");
                 foreach (var row in FindabilityStudy.Run(dataset, options, k))
                 {
                     Console.WriteLine(
@@ -539,6 +527,21 @@ public static class EvaluationApp
             return Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The zoo's upgrades v1 → each new version of the options, on the test split dealt to users as the options say, each
+    /// built when enumerated; with the protocol and the evaluation options.
+    /// </summary>
+    private static (UserProtocol Protocol, UpgradeEvaluationOptions Options, IEnumerable<EvaluationDataset> Upgrades) ZooUpgrades(ParseResult parse, Option<int> galleries, string description)
+    {
+        var zoo = parse.GetValue(ZooOption)!.FullName;
+        var protocol = Protocol(parse, galleries);
+        var pool = ImagePool.LoadTestSplit(parse.GetValue(DatasetOption)!.FullName, CacheDirectory(parse, zoo), TextWriter.Null);
+        var users = protocol.Deal(pool.Count);
+        var oldHead = ModelZoo.LoadHead(zoo, ModelZoo.V1);
+        var upgrades = NewVersions(parse, zoo).Select(version => ZooDatasets.Build(ModelZoo.V1, oldHead, version, ModelZoo.LoadHead(zoo, version), pool, users, description));
+        return (protocol, Options(parse), upgrades);
     }
 
     private static Command RenderCommand()
