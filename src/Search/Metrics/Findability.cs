@@ -23,6 +23,9 @@ public static class Findability
     /// <summary>The result depth a query is taken to look at, by default.</summary>
     public const int DefaultDepth = 10;
 
+    /// <summary>The largest gallery measured at once: its two count x count score tables stay within one array each.</summary>
+    public const int MaxCount = 40_000;
+
     /// <summary>
     /// Each item's <see cref="ItemFindability"/> when it alone is served by its stand-in and every other item by its new
     /// vector; the queries are the other items' new vectors.
@@ -37,6 +40,7 @@ public static class Findability
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 0);
         ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, MaxCount);
         if (served.Length != (long)count * dimension || truth.Length != (long)count * dimension)
         {
             throw new ArgumentException("served and truth must hold count rows of the dimension");

@@ -79,5 +79,7 @@ public sealed class FindabilityTests
     {
         Assert.Throws<ArgumentException>(() => Findability.Compute(new float[4], new float[6], 3, 2));
         Assert.Throws<ArgumentOutOfRangeException>(() => Findability.Compute(new float[4], new float[4], 2, 2, depth: 0));
+        // A gallery too large for its score tables is refused before anything is allocated.
+        Assert.Throws<ArgumentOutOfRangeException>(() => Findability.Compute([], [], Findability.MaxCount + 1, 1));
     }
 }
